@@ -1,0 +1,1 @@
+"""vitdemo: see how Vision Transformers and ResNets see images."""
