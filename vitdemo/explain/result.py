@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ class ClassScore:
     index: int
     label: str
     prob: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "label": self.label, "prob": round(self.prob, 6)}
 
 
 @dataclass
@@ -32,6 +36,9 @@ class ExplainResult:
         unavailable: name → one sentence why that map does not exist for this model
             (e.g. "cls": "This ViT has no class token (global average pooling).").
         timings: stage name → seconds.
+        logits: the network's raw scores for the image, float32 (num_classes,).
+        faithfulness: map name → metric name → value ("deletion_auc", "insertion_auc",
+            "pointing_game", "energy_in_mask"); filled by `vitdemo.explain.faithfulness_report`.
     """
 
     top_k: list[ClassScore]
@@ -42,3 +49,31 @@ class ExplainResult:
     raw_maps: dict[str, np.ndarray] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    logits: np.ndarray | None = None
+    faithfulness: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def peak(self, name: str) -> tuple[int, int]:
+        """(row, col) in view pixels where map `name` is highest (first one on ties)."""
+        heat = self.maps[name]
+        row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        return int(row), int(col)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready digest: top-k, explained class, each map's peak, reasons, timings, faithfulness."""
+        height, width = self.view.shape[:2]
+        return {
+            "top_k": [score.to_dict() for score in self.top_k],
+            "target": self.target.to_dict(),
+            "view_size": [height, width],
+            "maps": {
+                name: {"peak": {"row": row, "col": col, "y_rel": row / height, "x_rel": col / width}}
+                for name in self.maps
+                for row, col in [self.peak(name)]
+            },
+            "unavailable": dict(self.unavailable),
+            "timings": {stage: round(seconds, 4) for stage, seconds in self.timings.items()},
+            "faithfulness": {
+                name: {metric: round(float(value), 4) for metric, value in scores.items()}
+                for name, scores in self.faithfulness.items()
+            },
+        }

@@ -45,7 +45,7 @@ class Preprocessing:
         """
         h, w = self.input_size
         resample = _PIL_INTERPOLATION.get(self.interpolation, Image.Resampling.BICUBIC)
-        if self.crop_mode == "squash" or self.crop_pct >= 1.0 and image.size == (w, h):
+        if self.crop_mode == "squash" or (self.crop_pct >= 1.0 and image.size == (w, h)):
             return np.asarray(image.convert("RGB").resize((w, h), resample))
         # Resize so the crop window covers crop_pct of the short side, then centre-crop.
         scale_h, scale_w = h / self.crop_pct, w / self.crop_pct
@@ -159,7 +159,9 @@ class LoadedModel:
             if not 0 <= idx < self.num_classes:
                 from vitdemo.errors import VitdemoError
 
-                raise VitdemoError(f"Class index {idx} is out of range: this model has {self.num_classes} classes.")
+                raise VitdemoError(
+                    f"Class index {idx} is out of range: this model has {self.num_classes} classes."
+                )
             return idx
         wanted = str(target).strip().lower()
         for i, name in enumerate(self.labels):

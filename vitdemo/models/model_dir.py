@@ -60,7 +60,9 @@ def load_model_dir_network(path: str | Path, card: dict[str, Any] | None = None)
         state = load_file(str(Path(path) / WEIGHTS_NAME))
         network.load_state_dict(state)
     except Exception as err:  # corrupt file, wrong shapes: one sentence, not a traceback
-        raise ModelSpecError(f"The weights in {path} do not fit the architecture in its card ({err}).") from None
+        raise ModelSpecError(
+            f"The weights in {path} do not fit the architecture in its card ({err})."
+        ) from None
     return network.eval()
 
 

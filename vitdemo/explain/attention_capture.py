@@ -1,0 +1,232 @@
+"""One forward pass of a ViT that also yields every layer's softmax attention and Grad-CAM's input.
+
+timm ViTs run fused attention (`F.scaled_dot_product_attention`), which never materialises the
+softmax. Instead of switching the shared model to its slower eager path (`set_fused_attn`, or the
+`fused_attn` attribute — both change what every other thread computes), call-owned hooks record
+each block's qkv projection and its attention output, and the softmax is recomputed from q and k
+exactly as timm's eager path does: softmax(q·scale @ kᵀ). The model computes what it always computes.
+
+Gradient relevance needs ∂score/∂A for every layer, but A is not in the fused graph. Since the
+attention output is O = A·V, ∂score/∂A = (∂score/∂O)·Vᵀ: one backward to the attention outputs
+gives ∂score/∂A of every layer at once, for the cost of one small matmul per layer.
+
+Hugging Face ViTs are loaded with eager attention, so `output_attentions=True` returns softmax
+tensors that are themselves in the graph; autograd differentiates with respect to them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from vitdemo.errors import VitdemoError
+from vitdemo.explain.call_hooks import CallHooks
+from vitdemo.models.loaded import LoadedModel
+
+_TIMM_ATTENTION_PARTS = ("qkv", "num_heads", "head_dim", "scale", "q_norm", "k_norm", "norm")
+
+
+@dataclass
+class VitPass:
+    """What one ViT forward pass leaves behind for the maps.
+
+    Attributes:
+        logits: (1, classes); in the autograd graph when the pass was run with `graph=True`.
+        attentions: (layers, heads, tokens, tokens) float32 softmax attention, detached.
+        cam_activation: (1, tokens, C) output of the last block's first norm (Grad-CAM's target
+            layer), in the graph; None when not requested.
+        readout: how the classifier reads the final tokens ("class", "class+dist", "patches"), or
+            None when it pools in a way rollout cannot follow (attention pooling, max pooling).
+    """
+
+    logits: torch.Tensor
+    attentions: torch.Tensor
+    cam_activation: torch.Tensor | None
+    readout: str | None
+    pooling: str
+    # Per layer: the graph tensor autograd differentiates, and how its gradient becomes ∂score/∂A.
+    grad_sources: list[torch.Tensor] = field(default_factory=list, repr=False)
+    to_attention_grad: Callable[[int, torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
+
+    def gradients(
+        self, score: torch.Tensor, *, attention: bool, cam: bool
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """One backward pass from `score`, only as deep as the requested tensors.
+
+        Args:
+            score: a scalar from `logits` (the target class's logit).
+            attention: return ∂score/∂A for every layer, (layers, heads, tokens, tokens).
+            cam: return ∂score/∂cam_activation, (1, tokens, C).
+        """
+        inputs = (list(self.grad_sources) if attention else []) + ([self.cam_activation] if cam else [])
+        if not inputs:
+            return None, None
+        grads = torch.autograd.grad(score, inputs, allow_unused=True)
+        grads = [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, grads, strict=True)]
+        attention_grads = None
+        if attention:
+            assert self.to_attention_grad is not None
+            per_layer = [self.to_attention_grad(i, g) for i, g in enumerate(grads[: len(self.grad_sources)])]
+            attention_grads = torch.stack(per_layer).detach()
+        return attention_grads, (grads[-1].detach() if cam else None)
+
+
+def run_vit(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool) -> VitPass:
+    """Run the shared ViT once on `x` (1, 3, H, W), capturing attention (and Grad-CAM's input).
+
+    Args:
+        model: a loaded ViT (timm VisionTransformer family or HF ViTForImageClassification).
+        x: the normalised input batch of one image.
+        graph: record the autograd graph (needed for any gradient-based map).
+        attention_grads: prepare ∂score/∂A for every layer (gradient relevance).
+        cam: keep the last block's first-norm output for Grad-CAM.
+    """
+    if x.size(0) != 1:
+        raise ValueError("run_vit explains one image at a time")
+    if graph:
+        # Our own leaf: guarantees a graph even when the shared model's weights are frozen,
+        # without touching any parameter's requires_grad.
+        x = x.detach().requires_grad_(True)
+    if model.backend == "hf":
+        return _run_hf(model, x, graph=graph, cam=cam)
+    return _run_timm(model, x, graph=graph, attention_grads=attention_grads, cam=cam)
+
+
+def _timm_blocks(network: torch.nn.Module) -> list[torch.nn.Module]:
+    blocks = list(getattr(network, "blocks", []))
+    supported = blocks and all(
+        hasattr(blk, "norm1") and all(hasattr(getattr(blk, "attn", None), p) for p in _TIMM_ATTENTION_PARTS)
+        for blk in blocks
+    )
+    if not supported:
+        raise VitdemoError(
+            f"Attention capture supports timm ViT/DeiT-style models; {type(network).__name__} is not one."
+        )
+    return blocks
+
+
+def _timm_readout(network: torch.nn.Module) -> tuple[str | None, str]:
+    """(readout, pooling name) of a timm VisionTransformer."""
+    if getattr(network, "dist_token", None) is not None:
+        return "class+dist", "class and distillation tokens"
+    if getattr(network, "attn_pool", None) is not None:
+        return None, "attention pooling"
+    pool = getattr(network, "global_pool", "token")
+    if pool == "token":
+        return "class", "class token"
+    if pool == "avg" and not getattr(network, "pool_include_prefix", False):
+        return "patches", "global average pooling"
+    return None, f"'{pool}' pooling"
+
+
+def _run_timm(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool) -> VitPass:
+    network = model.network
+    blocks = _timm_blocks(network)
+    qkv_outputs: list[torch.Tensor | None] = [None] * len(blocks)
+    attention_outputs: list[torch.Tensor | None] = [None] * len(blocks)
+    cam_activation: list[torch.Tensor] = []
+
+    def keep(store: list, index: int, detach: bool) -> Callable[[torch.Tensor], None]:
+        def record(t: torch.Tensor) -> None:
+            store[index] = t.detach() if detach else t
+
+        return record
+
+    with model.lock, CallHooks() as hooks:
+        for i, blk in enumerate(blocks):
+            hooks.record_output(blk.attn.qkv, keep(qkv_outputs, i, detach=True))
+            if attention_grads:
+                # The input of attn.norm is the attention output O (B, N, heads*head_dim), before proj.
+                hooks.record_input(blk.attn.norm, keep(attention_outputs, i, detach=False))
+        if cam:
+            hooks.record_output(blocks[-1].norm1, cam_activation.append)
+        with torch.set_grad_enabled(graph):
+            logits = network(x)
+
+    with torch.no_grad():
+        attentions, values = _timm_softmax(blocks, qkv_outputs)
+    _check_tokens(model, attentions)
+    readout, pooling = _timm_readout(network)
+
+    def to_attention_grad(layer: int, grad_output: torch.Tensor) -> torch.Tensor:
+        heads, tokens, head_dim = values[layer].shape
+        grad_per_head = grad_output[0].reshape(tokens, heads, head_dim).transpose(0, 1)  # (H, N, hd)
+        return grad_per_head @ values[layer].transpose(-2, -1)  # (H, N, N)
+
+    return VitPass(
+        logits=logits,
+        attentions=attentions,
+        cam_activation=cam_activation[-1] if cam else None,
+        readout=readout,
+        pooling=pooling,
+        grad_sources=[t for t in attention_outputs if t is not None] if attention_grads else [],
+        to_attention_grad=to_attention_grad,
+    )
+
+
+def _timm_softmax(
+    blocks: list[torch.nn.Module], qkv_outputs: list[torch.Tensor | None]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Recompute each block's softmax attention from its recorded qkv, as timm's eager path does."""
+    attentions, values = [], []
+    for blk, qkv in zip(blocks, qkv_outputs, strict=True):
+        if qkv is None:
+            raise VitdemoError("The model skipped a transformer block; its attention cannot be captured.")
+        attn = blk.attn
+        batch, tokens, _ = qkv.shape
+        q, k, v = qkv.reshape(batch, tokens, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = attn.q_norm(q), attn.k_norm(k)  # (B, H, N, hd) each
+        weights = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, H, N, N)
+        attentions.append(weights[0].float())
+        values.append(v[0])  # (H, N, hd)
+    return torch.stack(attentions), values
+
+
+def _hf_layers(network: torch.nn.Module) -> list[torch.nn.Module]:
+    vit = getattr(network, "vit", None)
+    layers = getattr(vit, "layers", None)
+    if layers is None:  # transformers 4.x naming
+        layers = getattr(getattr(vit, "encoder", None), "layer", None)
+    if layers is None:
+        raise VitdemoError(f"{type(network).__name__} is not a ViTForImageClassification; cannot explain it.")
+    return list(layers)
+
+
+def _run_hf(model: LoadedModel, x: torch.Tensor, *, graph: bool, cam: bool) -> VitPass:
+    network = model.network
+    layers = _hf_layers(network)
+    cam_activation: list[torch.Tensor] = []
+    with model.lock, CallHooks() as hooks:
+        if cam:
+            hooks.record_output(layers[-1].layernorm_before, cam_activation.append)
+        with torch.set_grad_enabled(graph):
+            # output_attentions is per call (transformers records it in a context variable).
+            outputs = network(pixel_values=x, output_attentions=True)
+    captured = outputs.attentions
+    if not captured or len(captured) != len(layers):
+        raise VitdemoError(
+            "This Hugging Face model did not return its attention weights; load it with "
+            "attn_implementation='eager' to explain it."
+        )
+    attentions = torch.stack([a[0].detach().float() for a in captured])
+    _check_tokens(model, attentions)
+    return VitPass(
+        logits=outputs.logits,
+        attentions=attentions,
+        cam_activation=cam_activation[-1] if cam else None,
+        readout="class",
+        pooling="class token",
+        grad_sources=list(captured),
+        to_attention_grad=lambda _layer, grad: grad[0],
+    )
+
+
+def _check_tokens(model: LoadedModel, attentions: torch.Tensor) -> None:
+    geometry = model.geometry
+    if geometry is None or attentions.shape[-1] != geometry.num_tokens:
+        raise VitdemoError(
+            f"The model produced {attentions.shape[-1]} tokens but its geometry says "
+            f"{None if geometry is None else geometry.num_tokens}; its input size or grid is misconfigured."
+        )

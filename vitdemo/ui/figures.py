@@ -1,0 +1,203 @@
+"""Plotly figures for the app: top-k bars, the layer × head attention grid, position similarity.
+
+Each builder takes plain arrays / result objects and returns a `go.Figure`; nothing here talks to
+Streamlit, so figures can also be built in a notebook or a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from vitdemo.explain.result import ClassScore
+from vitdemo.ui.texts import short_label
+
+ACCENT = "#2563eb"  # matches theme.primaryColor in .streamlit/config.toml
+MUTED = "#94a3b8"
+HEATMAP_SCALE = "Inferno"  # perceptually uniform, readable on a projector
+
+
+def top_k_bar_chart(top_k: Sequence[ClassScore], *, target_index: int | None = None) -> go.Figure:
+    """Horizontal bars of the top-k probabilities, best at the top, the explained class highlighted.
+
+    Args:
+        top_k: classes best first, as in `ExplainResult.top_k`.
+        target_index: class index the maps explain; its bar is drawn in the accent colour.
+    """
+    rows = list(reversed(top_k))  # plotly draws the first bar at the bottom
+    explained = rows[-1].index if target_index is None else target_index
+    colours = [ACCENT if s.index == explained else MUTED for s in rows]
+    fig = go.Figure(
+        go.Bar(
+            x=[s.prob for s in rows],
+            y=[short_label(s.label) for s in rows],
+            orientation="h",
+            marker_color=colours,
+            text=[f"{s.prob:.1%}" for s in rows],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=[s.label for s in rows],
+            hovertemplate="%{customdata}: %{x:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=40 + 34 * len(rows),
+        margin=dict(l=8, r=48, t=8, b=8),
+        xaxis=dict(range=[0, 1], tickformat=".0%", showgrid=True, fixedrange=True),
+        yaxis=dict(fixedrange=True, automargin=True),
+        showlegend=False,
+        bargap=0.35,
+    )
+    return fig
+
+
+def tile_mosaic(tiles: np.ndarray, gap: int = 1) -> np.ndarray:
+    """Lay a (rows, cols, h, w) stack of 2-D tiles out as one image with NaN gaps between tiles.
+
+    NaN cells render transparent in a plotly heatmap, so the gaps read as a grid.
+    """
+    rows, cols, h, w = tiles.shape
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, dtype=np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tiles[r, c]
+    return out
+
+
+def _scale_each_tile(tiles: np.ndarray) -> np.ndarray:
+    """Min-max normalise every (h, w) tile on its own, so faint heads show their pattern too."""
+    lo = tiles.min(axis=(-2, -1), keepdims=True)
+    hi = tiles.max(axis=(-2, -1), keepdims=True)
+    return (tiles - lo) / np.maximum(hi - lo, 1e-12)
+
+
+def _cell_px(rows: int, cols: int, h: int, w: int, max_width: int, max_cell: int = 14) -> float:
+    """Pixels per map cell so the whole mosaic fits `max_width` without tiny toy plots."""
+    return float(min(max_cell, max_width / (cols * (w + 1)), 1.6 * max_width / (rows * (h + 1))))
+
+
+def attention_grid_figure(
+    tiles: np.ndarray,
+    *,
+    scaled: bool = True,
+    selected: tuple[int, int] | None = None,
+    max_width: int = 900,
+) -> go.Figure:
+    """All layers × heads of one query token's attention over the patch grid, as one heatmap.
+
+    Args:
+        tiles: float (layers, heads, grid_rows, grid_cols): attention of the query token to each patch.
+        scaled: colour each tile on its own range (True) or all tiles on one shared range (False).
+        selected: (layer, head), 0-based, to outline; None for no outline.
+        max_width: target width in pixels; tiles shrink for big models.
+    """
+    layers, heads, gh, gw = tiles.shape
+    shown = _scale_each_tile(tiles) if scaled else tiles
+    z = tile_mosaic(shown)
+    raw = tile_mosaic(tiles)
+    # Hover names the layer, head and patch of every cell, with the raw attention value.
+    yy, xx = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
+    layer_of, head_of = yy // (gh + 1) + 1, xx // (gw + 1) + 1
+    row_of, col_of = yy % (gh + 1) + 1, xx % (gw + 1) + 1
+    custom = np.stack([layer_of, head_of, row_of, col_of, np.nan_to_num(raw)], axis=-1)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            customdata=custom,
+            colorscale=HEATMAP_SCALE,
+            zmin=0.0,
+            zmax=1.0 if scaled else float(np.nanmax(raw)),
+            hoverongaps=False,
+            hovertemplate=(
+                "layer %{customdata[0]}, head %{customdata[1]}<br>"
+                "patch row %{customdata[2]}, col %{customdata[3]}<br>"
+                "attention %{customdata[4]:.4f}<extra></extra>"
+            ),
+            colorbar=dict(title=dict(text="scaled" if scaled else "attention", side="right"), thickness=12),
+        )
+    )
+    px = _cell_px(layers, heads, gh, gw, max_width)
+    fig.update_layout(
+        width=None,
+        height=int(layers * (gh + 1) * px) + 70,
+        margin=dict(l=70, r=10, t=40, b=10),
+        xaxis=dict(
+            tickvals=[h * (gw + 1) + (gw - 1) / 2 for h in range(heads)],
+            ticktext=[f"head {h + 1}" for h in range(heads)],
+            side="top",
+            showgrid=False,
+            zeroline=False,
+            constrain="domain",
+        ),
+        yaxis=dict(
+            tickvals=[layer * (gh + 1) + (gh - 1) / 2 for layer in range(layers)],
+            ticktext=[f"layer {layer + 1}" for layer in range(layers)],
+            autorange="reversed",
+            showgrid=False,
+            zeroline=False,
+            scaleanchor="x",
+            constrain="domain",
+        ),
+        plot_bgcolor="white",
+    )
+    if selected is not None:
+        layer, head = selected
+        fig.add_shape(
+            type="rect",
+            x0=head * (gw + 1) - 0.8,
+            x1=head * (gw + 1) + gw - 0.2,
+            y0=layer * (gh + 1) - 0.8,
+            y1=layer * (gh + 1) + gh - 0.2,
+            line=dict(color="#22d3ee", width=3),
+        )
+    return fig
+
+
+def position_similarity_figure(similarity: np.ndarray, *, max_width: int = 640) -> go.Figure:
+    """The ViT paper's position-embedding plot: one tile per patch, its similarity to all others.
+
+    Args:
+        similarity: float (grid_rows, grid_cols, grid_rows, grid_cols) cosine similarities; tile
+            [r, c] holds the similarity of position (r, c) to every position.
+        max_width: target width in pixels.
+    """
+    gh, gw = similarity.shape[:2]
+    z = tile_mosaic(similarity)
+    px = _cell_px(gh, gw, gh, gw, max_width, max_cell=10)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            colorscale="RdBu_r",
+            zmin=-1.0,
+            zmax=1.0,
+            hoverongaps=False,
+            hovertemplate="cosine similarity %{z:.2f}<extra></extra>",
+            colorbar=dict(title=dict(text="cosine", side="right"), thickness=12),
+        )
+    )
+    fig.update_layout(
+        height=int(gh * (gh + 1) * px) + 80,
+        margin=dict(l=60, r=10, t=30, b=40),
+        xaxis=dict(
+            tickvals=[c * (gw + 1) + (gw - 1) / 2 for c in range(gw)],
+            ticktext=[str(c + 1) for c in range(gw)],
+            title="patch column",
+            showgrid=False,
+            zeroline=False,
+            constrain="domain",
+        ),
+        yaxis=dict(
+            tickvals=[r * (gh + 1) + (gh - 1) / 2 for r in range(gh)],
+            ticktext=[str(r + 1) for r in range(gh)],
+            title="patch row",
+            autorange="reversed",
+            showgrid=False,
+            zeroline=False,
+            scaleanchor="x",
+            constrain="domain",
+        ),
+        plot_bgcolor="white",
+    )
+    return fig
