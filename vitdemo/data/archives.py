@@ -62,14 +62,14 @@ def safe_member_parts(name: str) -> tuple[str, ...]:
         name: the member path as stored in the archive (either slash direction).
     """
     if "\x00" in name:
-        raise UnsafeArchiveError(f"The archive member {name!r} has a NUL byte in its name; nothing was extracted.")
+        raise UnsafeArchiveError(
+            f"The archive member {name!r} has a NUL byte in its name; nothing was extracted."
+        )
     normalised = name.replace("\\", "/")
     path = PurePosixPath(normalised)
     drive_letter = len(normalised) >= 2 and normalised[1] == ":" and normalised[0].isalpha()
     if path.is_absolute() or drive_letter:
-        raise UnsafeArchiveError(
-            f"The archive member {name!r} has an absolute path; nothing was extracted."
-        )
+        raise UnsafeArchiveError(f"The archive member {name!r} has an absolute path; nothing was extracted.")
     parts = tuple(p for p in path.parts if p not in ("", "."))
     if ".." in parts:
         raise UnsafeArchiveError(
@@ -89,8 +89,11 @@ def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
             raise UnsafeArchiveError(
                 f"The archive member {info.filename!r} is a symbolic link; archives with links are refused."
             )
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise UnsafeArchiveError(f"The archive member {info.filename!r} is not a plain file or folder; refused.")
+        file_type = stat.S_IFMT(mode)  # 0 when the archiver recorded permissions only
+        if file_type and file_type not in (stat.S_IFREG, stat.S_IFDIR):
+            raise UnsafeArchiveError(
+                f"The archive member {info.filename!r} is not a plain file or folder; refused."
+            )
         parts = safe_member_parts(info.filename)
         yield _Member(info.filename, parts, info.is_dir(), 0 if info.is_dir() else info.file_size, info)
 
@@ -104,7 +107,9 @@ def _tar_members(archive: tarfile.TarFile) -> Iterator[_Member]:
                 f"The archive member {info.name!r} is a {kind}; archives with links are refused."
             )
         if not (info.isfile() or info.isdir()):
-            raise UnsafeArchiveError(f"The archive member {info.name!r} is not a plain file or folder; refused.")
+            raise UnsafeArchiveError(
+                f"The archive member {info.name!r} is not a plain file or folder; refused."
+            )
         parts = safe_member_parts(info.name)
         yield _Member(info.name, parts, info.isdir(), 0 if info.isdir() else info.size, info)
 
@@ -123,7 +128,7 @@ def _open_archive(source: BinaryIO, label: str) -> Iterator[tuple[str, object]]:
         return
     source.seek(0)
     try:
-        archive = tarfile.open(fileobj=source, mode="r:*")
+        archive = tarfile.open(fileobj=source, mode="r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError, EOFError):
         raise DatasetError(f"{label} is not a .zip or .tar.gz archive we can read.") from None
     try:
@@ -145,7 +150,9 @@ def _check_members(kind: str, archive: object, max_total_bytes: int, max_files: 
             files += 1
             total += member.size
         if files > max_files:
-            raise UnsafeArchiveError(f"The archive holds more than {max_files:,} files, the cap; nothing was extracted.")
+            raise UnsafeArchiveError(
+                f"The archive holds more than {max_files:,} files, the cap; nothing was extracted."
+            )
         if total > max_total_bytes:
             raise UnsafeArchiveError(
                 f"The archive expands to more than {_human_bytes(max_total_bytes)}, the cap; nothing was extracted."

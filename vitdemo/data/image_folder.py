@@ -50,14 +50,21 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def _sub_folders(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_dir() and _is_visible(p)]
+
+
 def find_class_root(root: Path) -> Path:
-    """Step into single wrapper folders (a zip of `pets/` holds `pets/cat`, `pets/dog`)."""
+    """Step into single wrapper folders (a zip of `pets/` holds `pets/cat`, `pets/dog`).
+
+    A lone folder that holds only images is a class, not a wrapper: one class is then reported
+    as such instead of being mistaken for the dataset.
+    """
     current = root
     while True:
-        entries = [p for p in current.iterdir() if _is_visible(p)]
-        folders = [p for p in entries if p.is_dir()]
-        loose_images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-        if len(folders) != 1 or loose_images:
+        folders = _sub_folders(current)
+        loose_images = [p for p in current.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        if len(folders) != 1 or loose_images or not _sub_folders(folders[0]):
             return current
         current = folders[0]
 
@@ -75,9 +82,7 @@ def check_class_counts(counts: dict[str, int], min_images_per_class: int = MIN_I
     small = {name: n for name, n in counts.items() if n < min_images_per_class}
     if small:
         listed = ", ".join(f"'{name}' has {n}" for name, n in small.items())
-        raise DatasetError(
-            f"Each class needs at least {min_images_per_class} usable images: {listed}."
-        )
+        raise DatasetError(f"Each class needs at least {min_images_per_class} usable images: {listed}.")
 
 
 def scan_image_folder(root: str | Path, *, min_images_per_class: int = MIN_IMAGES_PER_CLASS) -> ImageFolder:
@@ -94,7 +99,7 @@ def scan_image_folder(root: str | Path, *, min_images_per_class: int = MIN_IMAGE
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder.")
     base = find_class_root(root)
-    class_dirs = sorted((p for p in base.iterdir() if p.is_dir() and _is_visible(p)), key=lambda p: p.name)
+    class_dirs = sorted(_sub_folders(base), key=lambda p: p.name)
     if not class_dirs:
         raise DatasetError(
             f"{root} has no class folders: put the images of each class in their own sub-folder (e.g. cat/, dog/)."

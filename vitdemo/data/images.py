@@ -223,10 +223,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
         raise BadImageError(
             f"is a truncated or corrupt {image.format} image ({one_line(err)})", name
         ) from None
-    result = _normalise(image, name, orientation=orientation)
-    result.info["original_size"] = (width, height)
-    result.info["format"] = image.format
-    return result
+    return _normalise(image, name, orientation=orientation, original_size=(width, height))
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -234,7 +231,11 @@ def _open(data: bytes, name: str) -> Image.Image:
         # Sizes are checked against our own limits right after; Pillow's warning would only add noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            return Image.open(io.BytesIO(data), formats=_allowed_formats())
+            formats = _allowed_formats()
+            # verify() checks structure and checksums (PNG CRCs) that decoding alone would not:
+            # a damaged PNG must not load as silent garbage. It consumes the image, so open twice.
+            Image.open(io.BytesIO(data), formats=formats).verify()
+            return Image.open(io.BytesIO(data), formats=formats)
         except Image.DecompressionBombError as err:
             raise BadImageError(
                 f"claims an absurd size and looks like a decompression bomb ({one_line(err)})", name
@@ -308,8 +309,17 @@ def _read_orientation(image: Image.Image) -> int:
 # --- normalising ---------------------------------------------------------------------------------
 
 
-def _normalise(image: Image.Image, name: str, *, orientation: int) -> Image.Image:
-    """Any decoded PIL image → upright RGB with the longest side <= MAX_SIDE."""
+def _normalise(
+    image: Image.Image,
+    name: str,
+    *,
+    orientation: int,
+    original_size: tuple[int, int] | None = None,
+) -> Image.Image:
+    """Any decoded PIL image → upright RGB with the longest side <= MAX_SIDE.
+
+    `original_size` is the size stored in the file, when a reduced-scale decode made `image` smaller.
+    """
     if min(image.size) < MIN_SIDE:
         _check_dimensions(image, name)
     try:
@@ -325,7 +335,7 @@ def _normalise(image: Image.Image, name: str, *, orientation: int) -> Image.Imag
     if orientation in _ORIENTATION_FIX:
         rgb = rgb.transpose(_ORIENTATION_FIX[orientation])
     # A clean info dict: the caller gets facts about the source, not stale EXIF/ICC bytes.
-    rgb.info = {"source_name": name, "original_size": image.size, "format": image.format}
+    rgb.info = {"source_name": name, "original_size": original_size or image.size, "format": image.format}
     return rgb
 
 

@@ -1,0 +1,79 @@
+"""Explanations: attention capture, class-token maps, rollout, relevance, the Grad-CAM family,
+faithfulness metrics and overlays — pure torch/numpy, no UI.
+
+`explain(model, image, ...)` is the one call most code needs; the pieces are exported too. The
+package itself is callable, so `vitdemo.explain(model, image)` and `vitdemo.explain.overlay(...)`
+both work (DESIGN.md names the function after the package).
+"""
+
+import sys
+import types
+
+from vitdemo.explain.attention_capture import VitPass, run_vit
+from vitdemo.explain.attention_grid import attention_grid_image
+from vitdemo.explain.cam import LIBRARY_METHODS, library_cam
+from vitdemo.explain.cls_map import cls_attention_map, patch_attention_map
+from vitdemo.explain.cnn_capture import CnnPass, run_cnn
+from vitdemo.explain.engine import explain
+from vitdemo.explain.faithfulness import (
+    FaithfulnessCurves,
+    align_mask,
+    deletion_insertion_curves,
+    energy_in_mask,
+    faithfulness_report,
+    pointing_game,
+)
+from vitdemo.explain.head_fusion import fuse_heads
+from vitdemo.explain.methods import ALL_METHODS, DEFAULT_METHODS, DESCRIPTIONS, resolve_methods
+from vitdemo.explain.overlay import COLORMAPS, colorize, overlay
+from vitdemo.explain.relevance import attention_relevance
+from vitdemo.explain.result import ClassScore, ExplainResult
+from vitdemo.explain.rollout import attention_rollout, readout_map
+from vitdemo.explain.scaling import scale_to_view
+from vitdemo.explain.token_grid import patch_scores_to_grid, readout_weights, vit_reshape_transform
+
+__all__ = [
+    "ALL_METHODS",
+    "COLORMAPS",
+    "DEFAULT_METHODS",
+    "DESCRIPTIONS",
+    "LIBRARY_METHODS",
+    "ClassScore",
+    "CnnPass",
+    "ExplainResult",
+    "FaithfulnessCurves",
+    "VitPass",
+    "align_mask",
+    "attention_grid_image",
+    "attention_relevance",
+    "attention_rollout",
+    "cls_attention_map",
+    "colorize",
+    "deletion_insertion_curves",
+    "energy_in_mask",
+    "explain",
+    "faithfulness_report",
+    "fuse_heads",
+    "library_cam",
+    "overlay",
+    "patch_attention_map",
+    "patch_scores_to_grid",
+    "pointing_game",
+    "readout_map",
+    "readout_weights",
+    "resolve_methods",
+    "run_cnn",
+    "run_vit",
+    "scale_to_view",
+    "vit_reshape_transform",
+]
+
+
+class _CallablePackage(types.ModuleType):
+    """`vitdemo.explain(...)` calls `vitdemo.explain.explain(...)`; attribute access is unchanged."""
+
+    def __call__(self, *args, **kwargs) -> ExplainResult:
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -46,9 +46,9 @@ class VitPass:
     cam_activation: torch.Tensor | None
     readout: str | None
     pooling: str
-    # Per layer: the graph tensor autograd differentiates, and how its gradient becomes ∂score/∂A.
+    # Per layer, the graph tensor autograd differentiates; and how their gradients become ∂score/∂A.
     grad_sources: list[torch.Tensor] = field(default_factory=list, repr=False)
-    to_attention_grad: Callable[[int, torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
+    to_attention_grads: Callable[[list[torch.Tensor]], torch.Tensor] | None = field(default=None, repr=False)
 
     def gradients(
         self, score: torch.Tensor, *, attention: bool, cam: bool
@@ -67,9 +67,9 @@ class VitPass:
         grads = [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, grads, strict=True)]
         attention_grads = None
         if attention:
-            assert self.to_attention_grad is not None
-            per_layer = [self.to_attention_grad(i, g) for i, g in enumerate(grads[: len(self.grad_sources)])]
-            attention_grads = torch.stack(per_layer).detach()
+            assert self.to_attention_grads is not None
+            with torch.no_grad():
+                attention_grads = self.to_attention_grads(grads[: len(self.grad_sources)])
         return attention_grads, (grads[-1].detach() if cam else None)
 
 
@@ -121,7 +121,9 @@ def _timm_readout(network: torch.nn.Module) -> tuple[str | None, str]:
     return None, f"'{pool}' pooling"
 
 
-def _run_timm(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool) -> VitPass:
+def _run_timm(
+    model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool
+) -> VitPass:
     network = model.network
     blocks = _timm_blocks(network)
     qkv_outputs: list[torch.Tensor | None] = [None] * len(blocks)
@@ -150,10 +152,10 @@ def _run_timm(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_gra
     _check_tokens(model, attentions)
     readout, pooling = _timm_readout(network)
 
-    def to_attention_grad(layer: int, grad_output: torch.Tensor) -> torch.Tensor:
-        heads, tokens, head_dim = values[layer].shape
-        grad_per_head = grad_output[0].reshape(tokens, heads, head_dim).transpose(0, 1)  # (H, N, hd)
-        return grad_per_head @ values[layer].transpose(-2, -1)  # (H, N, N)
+    def to_attention_grads(grad_outputs: list[torch.Tensor]) -> torch.Tensor:
+        layers, heads, tokens, head_dim = values.shape
+        grads = torch.cat(grad_outputs).reshape(layers, tokens, heads, head_dim)  # (L, N, H, hd)
+        return grads.transpose(1, 2) @ values.transpose(-2, -1)  # ∂score/∂A = ∂score/∂O · Vᵀ: (L, H, N, N)
 
     return VitPass(
         logits=logits,
@@ -162,26 +164,35 @@ def _run_timm(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_gra
         readout=readout,
         pooling=pooling,
         grad_sources=[t for t in attention_outputs if t is not None] if attention_grads else [],
-        to_attention_grad=to_attention_grad,
+        to_attention_grads=to_attention_grads,
     )
 
 
 def _timm_softmax(
     blocks: list[torch.nn.Module], qkv_outputs: list[torch.Tensor | None]
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Recompute each block's softmax attention from its recorded qkv, as timm's eager path does."""
-    attentions, values = [], []
-    for blk, qkv in zip(blocks, qkv_outputs, strict=True):
-        if qkv is None:
-            raise VitdemoError("The model skipped a transformer block; its attention cannot be captured.")
-        attn = blk.attn
-        batch, tokens, _ = qkv.shape
-        q, k, v = qkv.reshape(batch, tokens, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = attn.q_norm(q), attn.k_norm(k)  # (B, H, N, hd) each
-        weights = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, H, N, N)
-        attentions.append(weights[0].float())
-        values.append(v[0])  # (H, N, hd)
-    return torch.stack(attentions), values
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Recompute every block's softmax attention from its recorded qkv, as timm's eager path does.
+
+    All layers at once (a handful of large ops rather than a dozen small ones per layer).
+    Returns attention (L, H, N, N) float32 and values (L, H, N, hd).
+    """
+    if any(qkv is None for qkv in qkv_outputs):
+        raise VitdemoError("The model skipped a transformer block; its attention cannot be captured.")
+    attns = [blk.attn for blk in blocks]
+    heads, head_dim = attns[0].num_heads, attns[0].head_dim
+    if any(a.num_heads != heads or a.head_dim != head_dim for a in attns):
+        raise VitdemoError("Attention capture needs the same number of heads in every block.")
+    qkv = torch.cat(qkv_outputs)  # (L, N, 3·H·hd): batch of one image per layer
+    layers, tokens, _ = qkv.shape
+    q, k, v = qkv.reshape(layers, tokens, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (L, H, N, hd) each
+    if not all(
+        isinstance(a.q_norm, torch.nn.Identity) and isinstance(a.k_norm, torch.nn.Identity) for a in attns
+    ):
+        q = torch.stack([a.q_norm(q[i]) for i, a in enumerate(attns)])
+        k = torch.stack([a.k_norm(k[i]) for i, a in enumerate(attns)])
+    scale = torch.tensor([a.scale for a in attns], dtype=q.dtype, device=q.device).view(layers, 1, 1, 1)
+    weights = ((q * scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (L, H, N, N)
+    return weights.float(), v
 
 
 def _hf_layers(network: torch.nn.Module) -> list[torch.nn.Module]:
@@ -219,7 +230,7 @@ def _run_hf(model: LoadedModel, x: torch.Tensor, *, graph: bool, cam: bool) -> V
         readout="class",
         pooling="class token",
         grad_sources=list(captured),
-        to_attention_grad=lambda _layer, grad: grad[0],
+        to_attention_grads=lambda grads: torch.cat(grads),  # (L, H, N, N): the softmax itself is in the graph
     )
 
 

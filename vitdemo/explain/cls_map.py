@@ -9,7 +9,9 @@ from vitdemo.explain.head_fusion import HeadChoice, fuse_heads
 from vitdemo.explain.token_grid import patch_scores_to_grid
 from vitdemo.models.loaded import VitGeometry
 
-NO_CLASS_TOKEN = "This ViT has no class token (it averages its patch tokens), so there is no class-token attention."
+NO_CLASS_TOKEN = (
+    "This ViT has no class token (it averages its patch tokens), so there is no class-token attention."
+)
 
 
 def _layer(attentions: torch.Tensor, layer: int) -> torch.Tensor:

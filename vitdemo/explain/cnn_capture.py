@@ -45,11 +45,15 @@ def run_cnn(model: LoadedModel, x: torch.Tensor, *, graph: bool) -> CnnPass:
     """
     network = model.network
     if not (hasattr(network, "forward_features") and hasattr(network, "forward_head")):
-        raise VitdemoError(f"{type(network).__name__} does not split into features and head; cannot run Grad-CAM.")
+        raise VitdemoError(
+            f"{type(network).__name__} does not split into features and head; cannot run Grad-CAM."
+        )
     with torch.no_grad():
         features = network.forward_features(x)  # (1, C, h, w)
     if features.ndim != 4:
-        raise VitdemoError(f"{type(network).__name__} does not produce a spatial feature map; cannot run Grad-CAM.")
+        raise VitdemoError(
+            f"{type(network).__name__} does not produce a spatial feature map; cannot run Grad-CAM."
+        )
     if graph:
         features = features.detach().requires_grad_(True)
     with torch.set_grad_enabled(graph):

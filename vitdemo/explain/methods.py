@@ -54,7 +54,9 @@ def resolve_methods(family: str, methods: Iterable[str] | None) -> tuple[str, ..
         key = str(name).strip().lower().replace("_", "").replace("-", "").replace("plusplus", "++")
         key = {"gradcampp": "gradcam++", "cls_attention": "cls", "clsattention": "cls"}.get(key, key)
         if key not in ALL_METHODS:
-            raise VitdemoError(f"'{name}' is not an explanation method; choose from {', '.join(ALL_METHODS)}.")
+            raise VitdemoError(
+                f"'{name}' is not an explanation method; choose from {', '.join(ALL_METHODS)}."
+            )
         if key not in wanted:
             wanted.append(key)
     return tuple(wanted)

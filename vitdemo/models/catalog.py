@@ -17,6 +17,7 @@ from vitdemo.models.specs import BUNDLED_SPECS, DEFAULT_TIMM_MODELS
 Status = Literal["bundled", "cached", "download", "missing"]
 
 BUNDLED_ROOT = Path(__file__).parent / "bundled"
+_TIMM_WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]
 BUNDLED_DESCRIPTIONS = {
     "demo-vit": "bundled demo ViT trained on the Shapes dataset",
     "demo-resnet": "bundled demo ResNet trained on the Shapes dataset",
@@ -26,8 +27,14 @@ KNOWN_DOWNLOADABLE: tuple[tuple[str, str], ...] = (
     ("vit", f"default ViT-B/16, ImageNet-1k (timm {DEFAULT_TIMM_MODELS['vit']}, 350 MB)"),
     ("resnet", f"default ResNet-50, ImageNet-1k (timm {DEFAULT_TIMM_MODELS['resnet']}, 100 MB)"),
     ("timm:deit_tiny_patch16_224.fb_in1k", "DeiT-Tiny, ImageNet-1k (23 MB): fast on any laptop"),
-    ("timm:deit_small_distilled_patch16_224.fb_in1k", "distilled DeiT-Small: class + distillation token (90 MB)"),
-    ("timm:vit_medium_patch16_reg4_gap_256.sbb_in12k_ft_in1k", "ViT with 4 register tokens, no class token (160 MB)"),
+    (
+        "timm:deit_small_distilled_patch16_224.fb_in1k",
+        "distilled DeiT-Small: class + distillation token (90 MB)",
+    ),
+    (
+        "timm:vit_medium_patch16_reg4_gap_256.sbb_in12k_ft_in1k",
+        "ViT with 4 register tokens, no class token (160 MB)",
+    ),
     ("timm:resnet18.a1_in1k", "ResNet-18, ImageNet-1k (47 MB)"),
     ("hf:google/vit-base-patch16-224", "Google's ViT-B/16 in transformers, ImageNet-1k (350 MB)"),
 )
@@ -66,7 +73,7 @@ def list_models() -> list[ModelInfo]:
     """Bundled models, the known downloadable ones (cached or not) and anything else usable in the HF cache."""
     rows = [_bundled_row(name) for name in BUNDLED_SPECS]
     for spec, description in KNOWN_DOWNLOADABLE:
-        rows.append(ModelInfo(spec, description, "cached" if is_cached(spec) else "download"))
+        rows.append(ModelInfo(spec, description, "cached" if available_offline(spec) else "download"))
     listed = {_canonical(row.spec) for row in rows}
     for spec, description in _other_cached_models():
         if _canonical(spec) not in listed:
@@ -74,22 +81,27 @@ def list_models() -> list[ModelInfo]:
     return rows
 
 
-def is_cached(spec_text: str) -> bool:
-    """True when a hub spec (`vit`, `timm:…`, `hf:…`) has its weights in the local HF cache."""
+def available_offline(spec_text: str) -> bool:
+    """True when `load_model(spec_text)` needs no network: bundled, local, @random timm, or cached.
+
+    Raises:
+        ModelSpecError: the spec does not parse.
+    """
+    from vitdemo.models.hf_models import HF_WEIGHT_FILES
     from vitdemo.models.hub import cached_file
     from vitdemo.models.specs import parse_spec
 
     spec = parse_spec(spec_text)
+    if spec.kind == "bundled":
+        return is_model_dir(bundled_root() / spec.name)
+    if spec.kind == "dir":
+        return Path(spec.name).is_dir()
     if spec.kind == "timm":
         repo = _timm_repo(spec.name)
-        return repo is not None and cached_file(repo, ["model.safetensors", "pytorch_model.bin"]) is not None
-    if spec.kind == "hf":
-        files = ["config.json", *(() if spec.random else ("model.safetensors",))]
-        return all(cached_file(spec.name, [f]) is not None for f in files) or (
-            cached_file(spec.name, ["config.json"]) is not None
-            and cached_file(spec.name, ["pytorch_model.bin"]) is not None
-        )
-    return False
+        return spec.random or (repo is not None and cached_file(repo, _TIMM_WEIGHT_FILES) is not None)
+    if cached_file(spec.name, ["config.json"]) is None:
+        return False
+    return spec.random or cached_file(spec.name, HF_WEIGHT_FILES) is not None
 
 
 def _bundled_row(name: str) -> ModelInfo:
@@ -131,7 +143,7 @@ def _other_cached_models() -> list[tuple[str, str]]:
                 found.append((spec, "timm model in the local cache"))
             continue
         config = cached_file(repo_id, ["config.json"])
-        if config is not None and _is_vit_classifier(config) and is_cached(f"hf:{repo_id}"):
+        if config is not None and _is_vit_classifier(config) and available_offline(f"hf:{repo_id}"):
             found.append((f"hf:{repo_id}", "transformers ViT classifier in the local cache"))
     return found
 
@@ -146,7 +158,7 @@ def _cached_timm_spec(repo_id: str) -> str | None:
     except (ModelSpecError, RuntimeError):
         return None
     spec = f"timm:{name}"
-    return spec if is_cached(spec) else None
+    return spec if available_offline(spec) else None
 
 
 def _is_vit_classifier(config_path: Path) -> bool:
@@ -154,4 +166,6 @@ def _is_vit_classifier(config_path: Path) -> bool:
         config = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return config.get("model_type") == "vit" and "ViTForImageClassification" in (config.get("architectures") or [])
+    return config.get("model_type") == "vit" and "ViTForImageClassification" in (
+        config.get("architectures") or []
+    )

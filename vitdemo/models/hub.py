@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 
 from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import (
-    EntryNotFoundError,
     GatedRepoError,
+    RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -46,9 +46,9 @@ def not_available(spec_text: str, why: str) -> ModelNotAvailableError:
     """The one-sentence error for a model that is not here: how to fetch it, what works offline."""
     fetch_spec = spec_text[: -len("@random")] if spec_text.lower().endswith("@random") else spec_text
     return ModelNotAvailableError(
-        f"{spec_text} is not in the local model cache and {why}: run `python -m vitdemo fetch {fetch_spec}` "
-        f"on a machine with internet access, or pick a model that works offline ({OFFLINE_MODELS}; "
-        "`python -m vitdemo models` lists them)."
+        f"Model {spec_text} is not in the local model cache and {why}: connect to the internet and run "
+        f"`python -m vitdemo fetch {fetch_spec}` once (it fills the Hugging Face cache), or pick a model that "
+        f"works offline ({OFFLINE_MODELS}; `python -m vitdemo models` lists them)."
     )
 
 
@@ -90,15 +90,17 @@ def _download_first(repo_id: str, filenames: Sequence[str], *, spec_text: str, r
     for filename in filenames:
         try:
             return Path(hf_hub_download(repo_id, filename, cache_dir=str(cache_dir())))
-        except EntryNotFoundError:
-            continue  # the repository exists but lacks this candidate: try the next one
+        except RemoteEntryNotFoundError:
+            # The repository exists but lacks this candidate: try the next one. (Not the wider
+            # EntryNotFoundError: its LocalEntryNotFoundError branch means the network failed.)
+            continue
+        except GatedRepoError:  # before its base class, RepositoryNotFoundError
+            raise ModelNotAvailableError(
+                f"{spec_text}: {repo_id} is gated; accept its terms on huggingface.co and log in with `hf auth login`."
+            ) from None
         except (RepositoryNotFoundError, RevisionNotFoundError):
             raise ModelSpecError(
                 f"{spec_text}: there is no public repository {repo_id} on the Hugging Face Hub."
-            ) from None
-        except GatedRepoError:
-            raise ModelNotAvailableError(
-                f"{spec_text}: {repo_id} is gated; accept its terms on huggingface.co and log in with `hf auth login`."
             ) from None
         except Exception as err:  # network trouble of any kind: say so, never fall back to another model
             raise not_available(spec_text, f"downloading it failed ({type(err).__name__})") from None

@@ -58,7 +58,8 @@ class Preprocessing:
 
     def normalise(self, view: np.ndarray) -> torch.Tensor:
         """uint8 (H, W, 3) view → float tensor (3, H, W) normalised with mean/std."""
-        x = torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1).float().div_(255.0)
+        pixels = np.array(view, dtype=np.uint8)  # a writable copy: PIL-backed arrays are read-only
+        x = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0)
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)
         return (x - mean) / std

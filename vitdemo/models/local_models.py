@@ -21,7 +21,9 @@ def load_bundled(spec: ModelSpec) -> LoadedModel:
             f"The bundled model {spec.name} is missing from this installation (expected at {path}); "
             "reinstall vitdemo, or use another model (`python -m vitdemo models` lists them)."
         )
-    return load_vitdemo_dir(path, spec, source=catalog.BUNDLED_DESCRIPTIONS.get(spec.name, "bundled demo model"))
+    return load_vitdemo_dir(
+        path, spec, source=catalog.BUNDLED_DESCRIPTIONS.get(spec.name, "bundled demo model")
+    )
 
 
 def load_directory(spec: ModelSpec) -> LoadedModel:
@@ -31,7 +33,9 @@ def load_directory(spec: ModelSpec) -> LoadedModel:
         hint = f" For a Hugging Face repository write hf:{spec.name}." if spec.name.count("/") == 1 else ""
         raise ModelSpecError(f"{spec.text}: there is no such model directory.{hint}")
     if not path.is_dir():
-        raise ModelSpecError(f"{spec.text} is a file; a model is given as its directory (holding {CARD_NAME}).")
+        raise ModelSpecError(
+            f"{spec.text} is a file; a model is given as its directory (holding {CARD_NAME})."
+        )
     if is_model_dir(path):
         return load_vitdemo_dir(path, spec, source=f"model directory {path}")
     config_path = path / "config.json"
@@ -71,5 +75,7 @@ def load_vitdemo_dir(path: Path, spec: ModelSpec, *, source: str) -> LoadedModel
         labels=[str(label) for label in card["labels"]],
     )
     if model.family != card["family"]:
-        raise ModelSpecError(f"{path}: its card says family '{card['family']}' but the network is a {model.family}.")
+        raise ModelSpecError(
+            f"{path}: its card says family '{card['family']}' but the network is a {model.family}."
+        )
     return model

@@ -116,6 +116,12 @@ def _looks_like_path(body: str) -> bool:
 
 
 def _unknown_spec_message(text: str, body: str) -> str:
-    if _TIMM_NAME.match(body):
-        return f"Unknown model '{text}': for a timm model write timm:{body}; the forms are {SPEC_HELP}."
+    if _TIMM_NAME.match(body) and _is_timm_model(body):
+        return f"Unknown model '{text}': for the timm model write timm:{body}; the forms are {SPEC_HELP}."
     return f"Unknown model '{text}': use one of {SPEC_HELP}."
+
+
+def _is_timm_model(name: str) -> bool:
+    import timm  # only on this error path: parsing a good spec stays free of heavy imports
+
+    return timm.is_model(name.split(".", 1)[0])

@@ -155,17 +155,16 @@ def load_timm(spec: ModelSpec) -> LoadedModel:
     cfg = _pretrained_cfg(spec)
     full_name = f"{cfg.architecture}.{cfg.tag}" if cfg.tag else str(cfg.architecture)
     card = {"timm_name": full_name, "model_kwargs": {}}
+    if not cfg.num_classes:
+        raise ModelSpecError(
+            f"{spec.text} is a feature extractor without a classifier head; pick a classifier tag "
+            "(e.g. one ending in _in1k)."
+        )
     if spec.random:
         with seeded_init():
             network = timm.create_model(full_name, pretrained=False)
         return finish_timm_model(
             spec.text, network, source=f"timm {full_name}, untrained (random) weights", card=card
-        )
-
-    if cfg.num_classes == 0:
-        raise ModelSpecError(
-            f"{spec.text} is a feature extractor without a classifier head; pick a classifier "
-            "(e.g. a tag ending in _in1k) or add @random."
         )
     if not cfg.hf_hub_id:
         raise ModelSpecError(

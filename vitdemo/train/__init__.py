@@ -6,32 +6,39 @@
     manager.wait(run_id)
     vitdemo.load_model(f"runs/{run_id}")   # the best checkpoint
 
-No Streamlit below this line: the app page polls run directories written here.
+No Streamlit below this line: the app page polls the run directories written here.
+Names are imported on first use, so `vitdemo.train.config` (used by the CLI's argument parser)
+does not pull in torch.
 """
 
-from vitdemo.train.config import ConfigError, FineTuneConfig, parse_mode
-from vitdemo.train.data import DatasetPreview, TrainingData, prepare_training_data, preview_dataset, save_upload
-from vitdemo.train.engine import DistContext, TrainCallbacks, run_finetune
-from vitdemo.train.manager import RunManager
-from vitdemo.train.metrics import classification_report
-from vitdemo.train.run_dir import RunDir, default_runs_root, list_runs, trained_models
+from importlib import import_module
 
-__all__ = [
-    "ConfigError",
-    "DatasetPreview",
-    "DistContext",
-    "FineTuneConfig",
-    "RunDir",
-    "RunManager",
-    "TrainCallbacks",
-    "TrainingData",
-    "classification_report",
-    "default_runs_root",
-    "list_runs",
-    "parse_mode",
-    "prepare_training_data",
-    "preview_dataset",
-    "run_finetune",
-    "save_upload",
-    "trained_models",
-]
+_EXPORTS = {
+    "ConfigError": "config",
+    "FineTuneConfig": "config",
+    "parse_mode": "config",
+    "DatasetPreview": "data",
+    "TrainingData": "data",
+    "prepare_training_data": "data",
+    "preview_dataset": "data",
+    "save_upload": "data",
+    "DistContext": "engine",
+    "TrainCallbacks": "engine",
+    "run_finetune": "engine",
+    "RunManager": "manager",
+    "classification_report": "metrics",
+    "RunSnapshot": "progress",
+    "snapshot": "progress",
+    "RunDir": "run_dir",
+    "default_runs_root": "run_dir",
+    "list_runs": "run_dir",
+    "trained_models": "run_dir",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"vitdemo.train.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'vitdemo.train' has no attribute {name!r}")

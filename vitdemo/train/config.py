@@ -21,7 +21,7 @@ class ConfigError(VitdemoError):
 
 
 def parse_mode(mode: str) -> tuple[str, int]:
-    """"head" → ("head", 0); "last-2" (or "last2") → ("last", 2); "full" → ("full", 0)."""
+    """Parse a mode: "head" → ("head", 0), "last-2" or "last2" → ("last", 2), "full" → ("full", 0)."""
     text = str(mode).strip().lower()
     if text in ("head", "full"):
         return text, 0

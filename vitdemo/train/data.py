@@ -136,7 +136,9 @@ def image_folder_for(data: str, cache_root: str | Path) -> ImageFolder:
     if is_archive(path):
         return scan_image_folder(extracted_archive_dir(path, cache_root))
     if not path.exists():
-        raise DatasetError(f"{data} does not exist: give an image folder, a .zip/.tar.gz archive, or 'shapes'.")
+        raise DatasetError(
+            f"{data} does not exist: give an image folder, a .zip/.tar.gz archive, or 'shapes'."
+        )
     return scan_image_folder(path)
 
 
@@ -146,13 +148,17 @@ def shapes_classes(config: FineTuneConfig) -> list[str]:
     chosen = list(config.shapes_classes or SHAPE_CLASSES)
     unknown = [c for c in chosen if c not in SHAPE_CLASSES]
     if unknown:
-        raise DatasetError(f"Unknown Shapes classes: {', '.join(unknown)} (choose from {', '.join(SHAPE_CLASSES)}).")
+        raise DatasetError(
+            f"Unknown Shapes classes: {', '.join(unknown)} (choose from {', '.join(SHAPE_CLASSES)})."
+        )
     if len(set(chosen)) < 2:
         raise DatasetError("A classifier needs at least 2 classes: choose two or more shapes.")
     return chosen
 
 
-def preview_dataset(config: FineTuneConfig, cache_root: str | Path, per_class_examples: int = 1) -> DatasetPreview:
+def preview_dataset(
+    config: FineTuneConfig, cache_root: str | Path, per_class_examples: int = 1
+) -> DatasetPreview:
     """Classes, counts and a few images of the configured data, without decoding all of it.
 
     Args:
@@ -176,7 +182,9 @@ def preview_dataset(config: FineTuneConfig, cache_root: str | Path, per_class_ex
             image = _try_load(path)
             if image is not None:
                 examples.append((name, image))
-    return DatasetPreview(str(config.data), folder.classes, folder.class_counts(), examples, len(folder.ignored))
+    return DatasetPreview(
+        str(config.data), folder.classes, folder.class_counts(), examples, len(folder.ignored)
+    )
 
 
 def _try_load(path: Path) -> Image.Image | None:
@@ -189,7 +197,7 @@ def _try_load(path: Path) -> Image.Image | None:
 
 
 def _view_tensor(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(preprocessing.view(image))).permute(2, 0, 1)  # (3, H, W)
+    return torch.from_numpy(np.array(preprocessing.view(image), dtype=np.uint8)).permute(2, 0, 1)  # (3, H, W)
 
 
 def _check_memory(n_images: int, preprocessing: Preprocessing) -> None:
@@ -203,7 +211,10 @@ def _check_memory(n_images: int, preprocessing: Preprocessing) -> None:
 
 
 def _decode_shapes(
-    config: FineTuneConfig, preprocessing: Preprocessing, on_progress: ProgressFn, should_stop: Callable[[], bool]
+    config: FineTuneConfig,
+    preprocessing: Preprocessing,
+    on_progress: ProgressFn,
+    should_stop: Callable[[], bool],
 ) -> tuple[list[str], list[torch.Tensor], list[int], str]:
     from vitdemo.data.shapes_dataset import ShapesDataset
 

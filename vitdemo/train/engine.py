@@ -14,6 +14,7 @@ import contextlib
 import copy
 import time
 import traceback
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ from vitdemo.train.network import (
     trained_state_keys,
 )
 from vitdemo.train.optim import build_optimizer, lr_at, set_lr
-from vitdemo.train.run_dir import RunDir
+from vitdemo.train.run_dir import RunDir, register_owner, unregister_owner
 
 _HEARTBEAT_S = 1.0  # status.json is rewritten at most this often during a phase
 
@@ -135,8 +136,10 @@ class _Run:
         callbacks: TrainCallbacks,
         dist: DistContext,
         cache_root: Path,
+        data: TrainingData | None = None,
     ) -> None:
         self.config = config.validate()
+        self.given_data = data
         self.run = run if dist.is_main else None  # only rank 0 writes the run directory
         self.model = model
         self.stop_event = stop_event
@@ -174,13 +177,13 @@ class _Run:
         """Model copy, data, fresh head, mode: everything before the first step."""
         self.status(force=True, state="preparing", phase="loading model", started_at=self.started)
         if self.model is None:
-            import vitdemo
+            from vitdemo.models import load_model
 
-            self.model = vitdemo.load_model(self.config.model)
+            self.model = load_model(self.config.model, device="cpu")  # the private copy moves itself
         network = private_copy(self.model)
         self.original_head = copy.deepcopy(network.get_classifier())
         try:
-            self.data: TrainingData = prepare_training_data(
+            self.data: TrainingData = self.given_data or prepare_training_data(
                 self.config,
                 self.model.preprocessing,
                 self.cache_root,
@@ -264,11 +267,16 @@ class _HeadTrainer:
         self.run = run
         config = run.config
         views = config.head_views if config.augment else 1
-        order = _shard(torch.randperm(len(run.data.train_labels), generator=torch.Generator().manual_seed(config.seed)), run.dist)
+        order = _shard(
+            torch.randperm(len(run.data.train_labels), generator=torch.Generator().manual_seed(config.seed)),
+            run.dist,
+        )
         images = run.data.train_images[order]
         cached = [run.features(images, "caching features")]
         for v in range(1, views):  # augmented copies, cached too: augmentation stays free per epoch
-            cached.append(run.features(images, f"caching augmented view {v}", augment_seed=config.seed * 1000 + v))
+            cached.append(
+                run.features(images, f"caching augmented view {v}", augment_seed=config.seed * 1000 + v)
+            )
         self.train_features = torch.stack(cached)  # (V, N, D)
         self.train_labels = run.data.train_labels[order].to(run.device)
         self.val_features = val_features
@@ -314,7 +322,9 @@ class _NetworkTrainer:
         # The same permutation on every rank (same seed), then each rank takes its share.
         generator = torch.Generator().manual_seed(config.seed + 7919 * epoch)
         order = _shard(torch.randperm(len(run.data.train_labels), generator=generator), run.dist)
-        augment_generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch * 31 + run.dist.rank)
+        augment_generator = torch.Generator().manual_seed(
+            config.seed * 1_000_003 + epoch * 31 + run.dist.rank
+        )
         for idx in _batches(order, config.batch_size):
             x = model_input(
                 run.data.train_images[idx],
@@ -331,7 +341,9 @@ class _NetworkTrainer:
         batch = max(1, run.config.batch_size * 2)
         out = []
         for start in range(0, len(run.data.val_images), batch):
-            x = model_input(run.data.val_images[start : start + batch], run.model.preprocessing).to(run.device)
+            x = model_input(run.data.val_images[start : start + batch], run.model.preprocessing).to(
+                run.device
+            )
             with _autocast(run.device):
                 out.append(run.network(run._layout(x)).float())
         return torch.cat(out)
@@ -443,11 +455,19 @@ class _Loop:
             save_checkpoint(run.run.last_dir, run.network, run.card.card(**training))
         if is_best:
             self.best = {"epoch": epoch, "report": report}
-        self.best_k.offer(report["accuracy"], report["loss"], epoch, lambda: state_snapshot(run.network, run.state_keys))
+        self.best_k.offer(
+            report["accuracy"], report["loss"], epoch, lambda: state_snapshot(run.network, run.state_keys)
+        )
         self.epochs_done = epoch
         run.log(record)
         run.callbacks.on_epoch(record)
-        run.status(force=True, epoch=epoch, best_epoch=self.best["epoch"], best_val_accuracy=self.best["report"]["accuracy"])
+        run.status(
+            force=True,
+            epoch=epoch,
+            step=self.step,
+            best_epoch=self.best["epoch"],
+            best_val_accuracy=self.best["report"]["accuracy"],
+        )
 
     def _save_on_stop(self) -> None:
         """Keep the current weights as the last checkpoint; and as best if no epoch finished."""
@@ -539,6 +559,7 @@ def run_finetune(
     callbacks: TrainCallbacks | None = None,
     dist: DistContext | None = None,
     cache_root: str | Path | None = None,
+    data: TrainingData | None = None,
 ) -> dict:
     """Run one fine-tuning job to the end (or to a stop) and return its results.
 
@@ -551,6 +572,8 @@ def run_finetune(
         callbacks: progress hooks (tqdm in the CLI).
         dist: rank and world size under torchrun; default: read from torch.distributed.
         cache_root: where uploaded archives are extracted; default: the run's parent folder.
+        data: ready training data (e.g. your own tensors, or a benchmark's) instead of `config.data`;
+            its views must be at the model's input size.
 
     Returns:
         The results dict also written to results.json: before/after reports, soup, data, timings.
@@ -560,7 +583,19 @@ def run_finetune(
     """
     dist = dist or DistContext.current()
     root = Path(cache_root) if cache_root else (run.path.parent if run else Path("runs"))
-    state = _Run(config, run, model, stop_event, callbacks or TrainCallbacks(), dist, root)
+    state = _Run(config, run, model, stop_event, callbacks or TrainCallbacks(), dist, root, data)
+    owner = uuid.uuid4().hex  # while this call runs, readers elsewhere see the run as alive
+    register_owner(owner)
+    try:
+        if state.run is not None:
+            state.run.claim(owner)
+        return _execute_and_record(state)
+    finally:
+        # Only after the final state is on disk: a reader must never see "running" without an owner.
+        unregister_owner(owner)
+
+
+def _execute_and_record(state: _Run) -> dict:
     try:
         results = _execute(state)
     except RunStopped:
@@ -576,8 +611,15 @@ def run_finetune(
     if state.run is not None:
         state.run.write_results(results)
         state.log({"kind": "final", **{k: results[k] for k in ("state", "best_epoch", "epochs_completed")}})
-        message = "Stopped: the last checkpoint holds the weights at the stop." if results["state"] == "stopped" else ""
-        state.status(force=True, state=results["state"], phase="done", finished_at=time.time(), message=message, eta_seconds=0)
+        stopped = results["state"] == "stopped"
+        state.status(
+            force=True,
+            state=results["state"],
+            phase="done",
+            finished_at=time.time(),
+            message="Stopped: the last checkpoint holds the weights at the stop." if stopped else "",
+            eta_seconds=0,
+        )
     return results
 
 
@@ -587,4 +629,3 @@ def _record_failure(run: _Run, message: str, details: str | None = None) -> None
     if details:
         (run.run.path / "error.log").write_text(details)
     run.status(force=True, state="failed", phase="failed", message=message, finished_at=time.time())
-

@@ -77,7 +77,9 @@ class RunManager:
             self._jobs[run.run_id] = job
             self._queues.setdefault(device, deque()).append(job)
             if device not in self._workers:
-                worker = threading.Thread(target=self._work, args=(device,), name=f"finetune-{device}", daemon=True)
+                worker = threading.Thread(
+                    target=self._work, args=(device,), name=f"finetune-{device}", daemon=True
+                )
                 self._workers[device] = worker
                 worker.start()
         return run.run_id
@@ -92,7 +94,9 @@ class RunManager:
                 job = queue.popleft()
                 self._running[device] = job
             try:
-                run_finetune(job.config, job.run, model=job.model, stop_event=job.stop_event, cache_root=self.root)
+                run_finetune(
+                    job.config, job.run, model=job.model, stop_event=job.stop_event, cache_root=self.root
+                )
             except VitdemoError:
                 pass  # recorded in the run's status for the page to show
             except Exception:
@@ -113,7 +117,9 @@ class RunManager:
             if job in queue:
                 queue.remove(job)
                 job.done.set()
-                job.run.update_status(state="cancelled", phase="cancelled", message="Cancelled before it started.")
+                job.run.update_status(
+                    state="cancelled", phase="cancelled", message="Cancelled before it started."
+                )
                 return True
         job.stop_event.set()
         return True
@@ -121,7 +127,9 @@ class RunManager:
     def queued(self, device: str | None = None) -> list[str]:
         """Ids of runs waiting, in order (for one device, or all)."""
         with self._lock:
-            queues = [self._queues.get(device_key(device), deque())] if device else list(self._queues.values())
+            queues = (
+                [self._queues.get(device_key(device), deque())] if device else list(self._queues.values())
+            )
             return [job.run.run_id for queue in queues for job in queue]
 
     def running(self) -> dict[str, str]:

@@ -38,7 +38,9 @@ def architecture_of(model: LoadedModel, network: nn.Module) -> tuple[str, dict]:
     card = model.card or {}
     timm_name = card.get("timm_name") or getattr(network, "pretrained_cfg", {}).get("architecture")
     if not timm_name:
-        raise VitdemoError(f"Cannot tell which timm architecture {model.spec} is, so a fine-tuned copy could not be saved.")
+        raise VitdemoError(
+            f"Cannot tell which timm architecture {model.spec} is, so a fine-tuned copy could not be saved."
+        )
     kwargs = dict(card.get("model_kwargs") or {})
     kwargs.pop("num_classes", None)
     return timm_name, kwargs
@@ -77,7 +79,9 @@ def _block_groups(network: nn.Module) -> list[tuple[str, list[nn.Module]]]:
     if isinstance(getattr(network, "stages", None), nn.Sequential | nn.ModuleList):  # ConvNeXt, RegNet, ...
         blocks = [b for stage in network.stages for b in (getattr(stage, "blocks", None) or [stage])]
         return [("stages", blocks)]
-    raise VitdemoError(f"{type(network).__name__} has no blocks we know how to unfreeze: use head or full mode.")
+    raise VitdemoError(
+        f"{type(network).__name__} has no blocks we know how to unfreeze: use head or full mode."
+    )
 
 
 def count_blocks(network: nn.Module) -> int:
@@ -94,7 +98,9 @@ def trainable_modules(network: nn.Module, kind: str, last_n: int = 0) -> list[nn
     groups = _block_groups(network)
     blocks = [b for _, group in groups for b in group]
     if last_n > len(blocks):
-        raise VitdemoError(f"This model has {len(blocks)} blocks, so last-{last_n} is impossible: use full mode.")
+        raise VitdemoError(
+            f"This model has {len(blocks)} blocks, so last-{last_n} is impossible: use full mode."
+        )
     names = [name for name, _ in network.named_children()]
     after = names[names.index(groups[-1][0]) + 1 :]  # final norm, pooling, head
     return blocks[-last_n:] + [getattr(network, name) for name in after]

@@ -10,7 +10,9 @@ from torch import nn
 from vitdemo.train.config import FineTuneConfig
 
 
-def build_optimizer(parameters: list[nn.Parameter], config: FineTuneConfig, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(
+    parameters: list[nn.Parameter], config: FineTuneConfig, device: torch.device
+) -> torch.optim.Optimizer:
     """AdamW or SGD with momentum; no weight decay on biases and norm weights (1-D tensors).
 
     Args:

@@ -84,6 +84,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     token_label_weight: float = 1.0  # weight of the dense auxiliary loss
     curriculum_frac: float = 0.15  # share of steps that see only the easy images
+    train_size: int = IMAGE_SIZE  # progressive resizing: train at this side first ...
+    full_size_frac: float = 0.2  # ... and at full size for this final share of the steps
     threads: int = 1  # torch threads; two trainings can then share two cores
     seed: int = 0
     checkpoint_every: int = 100
@@ -171,8 +173,16 @@ class TokenLabelled(torch.nn.Module):
         super().__init__()
         spec = ARCHS[arch]
         self.arch = arch
+        # Training-time only: a ViT that accepts any input size (position embeddings resampled per
+        # call), so it can learn at low resolution first. Same parameters, so the exported model is a
+        # plain fixed-size timm ViT.
+        extra = {"dynamic_img_size": True} if arch == "vit" else {}
         self.net = timm.create_model(
-            spec["timm_name"], pretrained=False, num_classes=len(SHAPE_CLASSES), **spec["model_kwargs"]
+            spec["timm_name"],
+            pretrained=False,
+            num_classes=len(SHAPE_CLASSES),
+            **spec["model_kwargs"],
+            **extra,
         )
         width = self.net.num_features
         self.dense = torch.nn.Linear(width, len(SHAPE_CLASSES) + 1)  # + background
@@ -182,7 +192,7 @@ class TokenLabelled(torch.nn.Module):
         logits = self.net.forward_head(feats)
         if self.arch == "vit":
             tokens = feats[:, self.net.num_prefix_tokens :]  # (B, g*g, D)
-            g = self.net.patch_embed.grid_size[0]
+            g = math.isqrt(tokens.shape[1])  # the grid of this call's input size
             dense = self.dense(tokens).transpose(1, 2).reshape(x.shape[0], -1, g, g)
         else:
             dense = self.dense(feats.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, C+1, 7, 7)
@@ -192,7 +202,7 @@ class TokenLabelled(torch.nn.Module):
 def token_label_loss(dense: torch.Tensor, labels: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
     """Soft cross-entropy per cell: `cover` of the object's class, the rest background."""
     g = dense.shape[-1]
-    if cover.shape[-1] != g:  # the ResNet's coarser grid
+    if cover.shape[-1] != g:  # the ResNet's coarser grid (and smaller still at low resolution)
         cover = F.adaptive_avg_pool2d(cover[:, None], g)[:, 0]
     n_cls = dense.shape[1] - 1
     target = torch.zeros_like(dense)
@@ -257,7 +267,12 @@ def train(cfg: TrainConfig, work_dir: Path) -> Path:
         x, y, cover = data.batch(rng, cfg.batch_size, easy_only=step < cfg.curriculum_frac * cfg.steps)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        logits, dense = model(normalise(x, spec["preprocessing"]))
+        x = normalise(x, spec["preprocessing"])
+        if cfg.train_size != IMAGE_SIZE and step < (1 - cfg.full_size_frac) * cfg.steps:
+            # Progressive resizing (fast.ai, FixRes, FlexiViT): the model learns shapes at low
+            # resolution for a fraction of the cost, then adapts to the full size at the end.
+            x = F.interpolate(x, size=cfg.train_size, mode="bilinear", antialias=True, align_corners=False)
+        logits, dense = model(x)
         cls_loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         tl_loss = token_label_loss(dense, y, cover)
         loss = cls_loss + cfg.token_label_weight * tl_loss

@@ -73,9 +73,11 @@ def _scale_each_tile(tiles: np.ndarray) -> np.ndarray:
     return (tiles - lo) / np.maximum(hi - lo, 1e-12)
 
 
-def _cell_px(rows: int, cols: int, h: int, w: int, max_width: int, max_cell: int = 14) -> float:
-    """Pixels per map cell so the whole mosaic fits `max_width` without tiny toy plots."""
-    return float(min(max_cell, max_width / (cols * (w + 1)), 1.6 * max_width / (rows * (h + 1))))
+def _cell_px(
+    rows: int, cols: int, h: int, w: int, max_width: int, max_height: int, max_cell: int = 28
+) -> float:
+    """Pixels per map cell so the whole mosaic fits `max_width` × `max_height`."""
+    return float(min(max_cell, max_width / (cols * (w + 1)), max_height / (rows * (h + 1))))
 
 
 def attention_grid_figure(
@@ -84,6 +86,7 @@ def attention_grid_figure(
     scaled: bool = True,
     selected: tuple[int, int] | None = None,
     max_width: int = 900,
+    max_height: int = 860,
 ) -> go.Figure:
     """All layers × heads of one query token's attention over the patch grid, as one heatmap.
 
@@ -91,7 +94,8 @@ def attention_grid_figure(
         tiles: float (layers, heads, grid_rows, grid_cols): attention of the query token to each patch.
         scaled: colour each tile on its own range (True) or all tiles on one shared range (False).
         selected: (layer, head), 0-based, to outline; None for no outline.
-        max_width: target width in pixels; tiles shrink for big models.
+        max_width: the most pixels the tiles may take across; they shrink for big models.
+        max_height: the most pixels the tiles may take down.
     """
     layers, heads, gh, gw = tiles.shape
     shown = _scale_each_tile(tiles) if scaled else tiles
@@ -118,11 +122,13 @@ def attention_grid_figure(
             colorbar=dict(title=dict(text="scaled" if scaled else "attention", side="right"), thickness=12),
         )
     )
-    px = _cell_px(layers, heads, gh, gw, max_width)
+    px = _cell_px(layers, heads, gh, gw, max_width, max_height)
+    margin = dict(l=70, r=10, t=40, b=10)
     fig.update_layout(
-        width=None,
-        height=int(layers * (gh + 1) * px) + 70,
-        margin=dict(l=70, r=10, t=40, b=10),
+        # An explicit size (drawn with width="content"): the colour bar stays next to the tiles.
+        width=int(heads * (gw + 1) * px) + margin["l"] + margin["r"] + 90,
+        height=int(layers * (gh + 1) * px) + margin["t"] + margin["b"],
+        margin=margin,
         xaxis=dict(
             tickvals=[h * (gw + 1) + (gw - 1) / 2 for h in range(heads)],
             ticktext=[f"head {h + 1}" for h in range(heads)],
@@ -165,7 +171,7 @@ def position_similarity_figure(similarity: np.ndarray, *, max_width: int = 640) 
     """
     gh, gw = similarity.shape[:2]
     z = tile_mosaic(similarity)
-    px = _cell_px(gh, gw, gh, gw, max_width, max_cell=10)
+    px = _cell_px(gh, gw, gh, gw, max_width, max_width, max_cell=20)
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -177,9 +183,11 @@ def position_similarity_figure(similarity: np.ndarray, *, max_width: int = 640) 
             colorbar=dict(title=dict(text="cosine", side="right"), thickness=12),
         )
     )
+    margin = dict(l=60, r=10, t=30, b=50)
     fig.update_layout(
-        height=int(gh * (gh + 1) * px) + 80,
-        margin=dict(l=60, r=10, t=30, b=40),
+        width=int(gw * (gw + 1) * px) + margin["l"] + margin["r"] + 90,
+        height=int(gh * (gh + 1) * px) + margin["t"] + margin["b"],
+        margin=margin,
         xaxis=dict(
             tickvals=[c * (gw + 1) + (gw - 1) / 2 for c in range(gw)],
             ticktext=[str(c + 1) for c in range(gw)],
@@ -199,5 +207,64 @@ def position_similarity_figure(similarity: np.ndarray, *, max_width: int = 640) 
             constrain="domain",
         ),
         plot_bgcolor="white",
+    )
+    return fig
+
+
+def query_picker_figure(
+    view: np.ndarray,
+    grid_size: tuple[int, int],
+    *,
+    selected: tuple[int, int] | None = None,
+    height: int = 320,
+) -> go.Figure:
+    """The view with its patch grid; every patch centre is a clickable point (selection event).
+
+    Args:
+        view: uint8 (H, W, 3) image as the network saw it.
+        grid_size: (rows, cols) of patches.
+        selected: (row, col) of the query patch to outline, 0-based; None for no outline.
+        height: figure height in pixels.
+    """
+    img_h, img_w = view.shape[:2]
+    rows, cols = grid_size
+    cell_h, cell_w = img_h / rows, img_w / cols
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    fig = go.Figure(go.Image(z=view, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=((cc + 0.5) * cell_w).ravel(),
+            y=((rr + 0.5) * cell_h).ravel(),
+            mode="markers",
+            # Nearly invisible, but big enough that a click anywhere in a patch hits its point.
+            marker=dict(
+                size=max(6, min(40, height / rows * 0.9)), color="white", opacity=0.0, symbol="square"
+            ),
+            customdata=np.stack([rr.ravel() + 1, cc.ravel() + 1], axis=-1),
+            hovertemplate="patch row %{customdata[0]}, col %{customdata[1]}<extra>click to query</extra>",
+            showlegend=False,
+        )
+    )
+    for r in range(1, rows):
+        fig.add_hline(y=r * cell_h, line=dict(color="rgba(255,255,255,0.35)", width=1))
+    for c in range(1, cols):
+        fig.add_vline(x=c * cell_w, line=dict(color="rgba(255,255,255,0.35)", width=1))
+    if selected is not None:
+        r, c = selected
+        fig.add_shape(
+            type="rect",
+            x0=c * cell_w,
+            x1=(c + 1) * cell_w,
+            y0=r * cell_h,
+            y1=(r + 1) * cell_h,
+            line=dict(color="#22d3ee", width=3),
+        )
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=0, b=0),
+        xaxis=dict(visible=False, range=[0, img_w]),
+        yaxis=dict(visible=False, range=[img_h, 0], scaleanchor="x"),
+        clickmode="event+select",
+        dragmode=False,
     )
     return fig

@@ -29,6 +29,13 @@ def one_line(err: BaseException) -> str:
     return f"Something went wrong ({type(err).__name__}: {text[:200]}). The details are in the server log."
 
 
+def logged_line(err: BaseException, where: str) -> str:
+    """`one_line(err)`, after logging the traceback of anything that is not a `VitdemoError` (a bug)."""
+    if not isinstance(err, VitdemoError):
+        log.error("Unexpected error in %s", where, exc_info=err)
+    return one_line(err)
+
+
 @contextmanager
 def shown_errors(where: str = "this part of the page") -> Iterator[None]:
     """Run a block; on an error, show one line with `st.error` and carry on with the rest of the page.
@@ -41,8 +48,5 @@ def shown_errors(where: str = "this part of the page") -> Iterator[None]:
     """
     try:
         yield
-    except VitdemoError as err:
-        st.error(one_line(err), icon=":material/error:")
     except Exception as err:
-        log.exception("Unexpected error in %s", where)
-        st.error(one_line(err), icon=":material/error:")
+        st.error(logged_line(err, where), icon=":material/error:")

@@ -1,8 +1,9 @@
 """The images a session works on: uploads and gallery picks, as bytes plus a digest.
 
-Pages never hold PIL images between reruns: an `ImageItem` keeps the original bytes (what the
-user gave us) and their SHA-256 digest, which keys every cached result. Decoding goes through the
-project's one image loader, so a bad upload becomes one sentence beside that image.
+Pages never keep PIL images between reruns: a `SessionImage` holds the bytes the user gave us and
+their SHA-256 digest, which keys every cached result. Decoding goes through the project's one image
+loader (`vitdemo.data.images.load_image`, via `vitdemo.ui.cache.decode`), so a bad upload becomes
+one sentence beside that image while the others carry on.
 """
 
 from __future__ import annotations
@@ -16,25 +17,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vitdemo.data.images import load_image
 from vitdemo.data.shapes import SHAPE_CLASSES
 from vitdemo.data.shapes_dataset import gallery
-from vitdemo.errors import BadImageError
 
 PHOTO_GALLERY_DIR = Path(__file__).resolve().parents[1] / "data" / "gallery"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
 @dataclass(frozen=True, eq=False)
-class ImageItem:
+class SessionImage:
     """One image as the user supplied it.
 
     Attributes:
         name: file name or gallery name, shown as the image's title.
         data: the raw bytes (any format the loader accepts).
         digest: SHA-256 of `data`, the cache key of everything computed from it.
-        true_label: the known class for gallery Shapes, None for uploads.
-        mask: ground-truth object mask (H, W) bool for gallery Shapes, None for uploads.
+        true_label: the known class of a gallery Shapes image, None for uploads.
+        mask: ground-truth object mask (H, W) bool of a gallery Shapes image, None for uploads.
     """
 
     name: str
@@ -44,25 +43,24 @@ class ImageItem:
     mask: np.ndarray | None = None
 
     @classmethod
-    def from_bytes(cls, name: str, data: bytes, **extra) -> ImageItem:
+    def from_bytes(cls, name: str, data: bytes, **extra) -> SessionImage:
         return cls(name=name, data=data, digest=hashlib.sha256(data).hexdigest(), **extra)
 
 
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
-    """An `ImageItem` after the loader: the RGB image, or the one-line reason it is unusable."""
+    """A `SessionImage` after the loader: the RGB image, or the one-line reason it is unusable."""
 
-    item: ImageItem
+    name: str
+    digest: str
     image: Image.Image | None
     error: str | None
+    true_label: str | None = None
+    mask: np.ndarray | None = None
 
-
-def decode(item: ImageItem) -> DecodedImage:
-    """Validate and decode one item through `vitdemo.data.images.load_image`; never raises for bad input."""
-    try:
-        return DecodedImage(item, load_image(item.data, name=item.name), None)
-    except BadImageError as err:
-        return DecodedImage(item, None, str(err))
+    @property
+    def ok(self) -> bool:
+        return self.image is not None
 
 
 def _png_bytes(pixels: np.ndarray) -> bytes:
@@ -72,7 +70,7 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
 
 
 @lru_cache(maxsize=1)
-def shapes_gallery() -> tuple[ImageItem, ...]:
+def shapes_gallery() -> tuple[SessionImage, ...]:
     """Shapes test-split images, one per class, plain then cluttered, with true labels and masks.
 
     Always available offline; the plain ones are the gentle first look in class.
@@ -81,14 +79,19 @@ def shapes_gallery() -> tuple[ImageItem, ...]:
     for plain in (True, False):
         for (caption, image, mask), name in zip(gallery(plain=plain), SHAPE_CLASSES, strict=True):
             png = _png_bytes(np.asarray(image))
-            items.append(ImageItem.from_bytes(f"Shapes: {caption}", png, true_label=name, mask=mask))
+            items.append(SessionImage.from_bytes(f"Shapes: {caption}", png, true_label=name, mask=mask))
     return tuple(items)
 
 
 @lru_cache(maxsize=1)
-def photo_gallery() -> tuple[ImageItem, ...]:
+def photo_gallery() -> tuple[SessionImage, ...]:
     """Real photos shipped in `vitdemo/data/gallery/` (for ImageNet models); empty when there are none."""
     if not PHOTO_GALLERY_DIR.is_dir():
         return ()
     files = sorted(p for p in PHOTO_GALLERY_DIR.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    return tuple(ImageItem.from_bytes(f"Photo: {p.stem.replace('_', ' ')}", p.read_bytes()) for p in files)
+    return tuple(SessionImage.from_bytes(f"Photo: {p.stem.replace('_', ' ')}", p.read_bytes()) for p in files)
+
+
+def gallery_items() -> dict[str, SessionImage]:
+    """Every gallery image by its display name: Shapes always, photos when shipped."""
+    return {item.name: item for item in (*shapes_gallery(), *photo_gallery())}

@@ -80,6 +80,15 @@ METHOD_TEXTS: dict[str, MethodText] = {
     ),
 }
 
+FAMILY_NAMES = {"vit": "Vision Transformer", "cnn": "convolutional network (ResNet)"}
+CAM_LAYER_TEXT = {
+    "vit": (
+        "Target layer: the last block's first LayerNorm, with its patch tokens laid back on the grid "
+        "(the class token has no place on the image)."
+    ),
+    "cnn": "Target layer: the output of the last convolutional stage (layer4 in a ResNet), the usual choice.",
+}
+
 PAGE_INTROS: dict[str, str] = {
     "explore": (
         "Pick images in the sidebar, then compare what each model predicts and where it looks. "
@@ -133,8 +142,13 @@ POSITION_CAPTION = (
     "layout: bright blobs around each tile's own place, stripes along its row and column."
 )
 FAITHFULNESS_HELP = (
-    "Deletion test: pixels are removed in the order the map ranks them and the class probability "
-    "is tracked. A faithful map makes the probability fall fast (higher score = more faithful)."
+    "Faithfulness: pixels are deleted (or revealed on a blurred copy) in the order the map ranks "
+    "them, and the class probability is tracked. Deletion: area under that curve, lower is better "
+    "(the probability falls fast). Insertion: higher is better (it rises fast)."
+)
+MASK_SCORE_HELP = (
+    "For Shapes images the true outline is known: the share of the map's mass on the shape, and "
+    "whether the map's hottest pixel lies on it (the pointing game)."
 )
 VIT_EXPLAINER = """
 **How a Vision Transformer reads an image.**
@@ -149,6 +163,12 @@ Every **layer** lets every token look at every other token through **attention**
 each layer sees a wider region, and the last feature map is pooled into the prediction.
 Class activation maps (Grad-CAM and its family) read that last feature map.
 """
+STATUS_TEXT = {
+    "bundled": "offline (ships with vitdemo)",
+    "cached": "offline (in the local cache)",
+    "download": "download once",
+    "missing": "missing here",
+}
 FETCH_HELP = (
     "Pretrained models need their weights once: run `python -m vitdemo fetch NAME` on a machine "
     "with internet access (it fills the local Hugging Face cache), then the app works offline."

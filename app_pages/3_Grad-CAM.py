@@ -1,0 +1,90 @@
+"""Grad-CAM: the class-activation-map family for every chosen model, side by side, for a chosen class."""
+
+import streamlit as st
+
+from vitdemo.explain.methods import CAM_METHODS
+from vitdemo.ui.cache import explanation, faithfulness, mask_scores
+from vitdemo.ui.figures import top_k_bar_chart
+from vitdemo.ui.guard import shown_errors
+from vitdemo.ui.texts import (
+    CAM_LAYER_TEXT,
+    FAITHFULNESS_HELP,
+    FAMILY_NAMES,
+    PAGE_INTROS,
+    method_sentence,
+    method_title,
+)
+from vitdemo.ui.tiles import map_tile
+from vitdemo.ui.widgets import PLOTLY_CONFIG, choose_target, require_images, require_models
+
+DEFAULT_CAMS = ["gradcam", "gradcam++", "layercam", "eigencam"]
+TILES_PER_ROW = 2
+
+st.title("Grad-CAM")
+st.write(PAGE_INTROS["gradcam"])
+
+images = [image for image in require_images() if image.ok]
+models = require_models()
+if not images:
+    st.warning("None of the chosen images could be read; see the messages on the Explore page.")
+    st.stop()
+
+image_col, method_col, score_col = st.columns([1, 2, 1], gap="medium", vertical_alignment="bottom")
+names = [image.name for image in images]
+image = images[names.index(image_col.selectbox("Image", names, key="cam_image"))]
+methods = method_col.multiselect(
+    "Methods",
+    list(CAM_METHODS),
+    default=DEFAULT_CAMS,
+    key="cam_methods",
+    format_func=method_title,
+    help="Score-CAM runs the model once per feature channel: expect it to take a while.",
+)
+score = score_col.toggle("Score faithfulness", value=False, key="cam_score", help=FAITHFULNESS_HELP)
+if not methods:
+    st.info("Pick at least one method.")
+    st.stop()
+methods = tuple(methods)
+with st.expander("What do these methods do?"):
+    for name in methods:
+        st.markdown(f"- **{method_title(name)}**: {method_sentence(name)}")
+
+
+def model_column(model) -> None:
+    """One model: header, class picker, top-3, then one tile per method."""
+    key = f"cam:{model.spec}:{image.digest[:16]}"
+    st.markdown(f"#### {model.spec}", help=model.source)
+    st.caption(f"{FAMILY_NAMES[model.family]}. {CAM_LAYER_TEXT[model.family]}")
+    first = explanation(model.spec, image, methods=methods)
+    target = choose_target(model, first, key=f"target:{key}")
+    result = first if target is None else explanation(model.spec, image, target=target, methods=methods)
+    st.plotly_chart(
+        top_k_bar_chart(result.top_k, target_index=result.target.index),
+        key=f"topk:{key}",
+        config=PLOTLY_CONFIG,
+    )
+    for start in range(0, len(methods), TILES_PER_ROW):
+        for column, name in zip(
+            st.columns(TILES_PER_ROW, gap="small"), methods[start : start + TILES_PER_ROW], strict=False
+        ):
+            with column:
+                available = name in result.maps
+                faithful = (
+                    faithfulness(model.spec, image, result, name, methods=methods)
+                    if score and available
+                    else None
+                )
+                on_mask = (
+                    mask_scores(model, result, name, image.mask)
+                    if image.mask is not None and available
+                    else None
+                )
+                map_tile(result, name, faithful=faithful, on_mask=on_mask)
+
+
+for row_start in range(0, len(models), 2):
+    for column, model in zip(
+        st.columns(2, gap="large", border=True), models[row_start : row_start + 2], strict=False
+    ):
+        with column, shown_errors(f"Grad-CAM of {model.spec}"):
+            model_column(model)

@@ -1,0 +1,123 @@
+"""Compare: a table of images × models — each cell the top prediction and one explanation map."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from vitdemo.ui.cache import STANDARD_METHODS, explanation
+from vitdemo.ui.figures import ACCENT
+from vitdemo.ui.guard import logged_line
+from vitdemo.ui.texts import PAGE_INTROS, method_sentence, method_title, short_label
+from vitdemo.ui.tiles import dimmed, overlay_image
+from vitdemo.ui.widgets import PLOTLY_CONFIG, require_images, require_models
+
+MAX_IMAGES = 24
+
+st.title("Compare")
+st.write(PAGE_INTROS["compare"])
+
+images = require_images(limit=MAX_IMAGES)
+models = require_models()
+
+shown = (
+    st.segmented_control(
+        "Map in each cell",
+        list(STANDARD_METHODS),
+        default="gradcam",
+        key="compare_map",
+        format_func=method_title,
+        help="Grad-CAM exists for both families; the attention maps only for ViTs.",
+    )
+    or "gradcam"
+)
+st.caption(
+    f"**{method_title(shown)}**: {method_sentence(shown)} Each cell explains that model's own top-1 class."
+)
+
+results: dict[tuple[str, str], object] = {}  # (spec, digest) → ExplainResult or an error line
+progress = st.progress(0.0, text="Explaining…")
+jobs = [(image, model) for image in images if image.ok for model in models]
+for done, (image, model) in enumerate(jobs, start=1):
+    try:
+        results[(model.spec, image.digest)] = explanation(model.spec, image, methods=STANDARD_METHODS)
+    except Exception as err:  # one failing cell must not blank the table
+        results[(model.spec, image.digest)] = logged_line(err, f"Compare: {model.spec} on {image.name}")
+    progress.progress(done / max(1, len(jobs)), text=f"Explained {done} of {len(jobs)}")
+progress.empty()
+
+
+def cell(image, model) -> None:
+    """One table cell: the overlay (or why there is none) and the top prediction."""
+    result = results.get((model.spec, image.digest))
+    if isinstance(result, str):
+        st.error(result)
+        return
+    top = result.top_k[0]
+    if shown in result.maps:
+        st.image(overlay_image(result, shown), width="stretch")
+    else:
+        st.image(dimmed(result.view), width="stretch")
+    verdict = ""
+    if image.true_label:
+        right = top.label.lower() == image.true_label.lower()
+        verdict = " :green[✓ right]" if right else f" :red[✗ wrong] (truth: {image.true_label})"
+    st.markdown(f"**{short_label(top.label)}** {top.prob:.0%}{verdict}")
+    if shown not in result.maps:
+        st.caption(result.unavailable.get(shown, "Not available for this model."))
+
+
+# Cells stay thumbnail-sized even with one model, so a long batch still reads as a table.
+widths = [1] * (1 + len(models)) + ([4 - len(models)] if len(models) < 4 else [])
+header = st.columns(widths, gap="small")
+header[0].markdown("**Image**")
+for column, model in zip(header[1:], models, strict=False):
+    column.markdown(f"**{model.spec}**", help=model.source)
+for image in images:
+    row = st.columns(widths, gap="small", vertical_alignment="top")
+    with row[0]:
+        if image.ok:
+            st.image(image.image, width="stretch")
+        st.caption(image.name)
+    if not image.ok:
+        row[1].error(image.error, icon=":material/broken_image:")
+        continue
+    for column, model in zip(row[1:], models, strict=False):
+        with column:
+            cell(image, model)
+
+# --- summary: agreement between models, accuracy where the truth is known ------------------------
+labelled = [image for image in images if image.ok and image.true_label]
+if labelled:
+    st.subheader("How often is each model right?")
+    st.caption("Only gallery Shapes images have a known true class; uploads are left out of this count.")
+    accuracy = []
+    for model in models:
+        answers = [results.get((model.spec, image.digest)) for image in labelled]
+        right = sum(
+            1
+            for image, result in zip(labelled, answers, strict=True)
+            if not isinstance(result, str | None)
+            and result.top_k[0].label.lower() == image.true_label.lower()
+        )
+        accuracy.append(right / len(labelled))
+    fig = go.Figure(
+        go.Bar(
+            x=accuracy,
+            y=[m.spec for m in models],
+            orientation="h",
+            marker_color=ACCENT,
+            text=[f"{a:.0%}" for a in accuracy],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    )
+    fig.update_layout(
+        height=60 + 40 * len(models),
+        margin=dict(l=8, r=48, t=8, b=8),
+        xaxis=dict(
+            range=[0, 1],
+            tickformat=".0%",
+            title=f"top-1 correct on {len(labelled)} Shapes image{'s' if len(labelled) != 1 else ''}",
+        ),
+        yaxis=dict(autorange="reversed", automargin=True),
+    )
+    st.plotly_chart(fig, key="compare_accuracy", config=PLOTLY_CONFIG)

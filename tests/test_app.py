@@ -1,0 +1,280 @@
+"""The Streamlit app, driven headlessly with AppTest: every page, uploads, bad input, caching.
+
+The app runs on the tiny untrained models from conftest (64×64 input, 3 classes), chosen through
+the sidebar's session state, so the tests need no bundled model and no network.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import vitdemo.ui.cache as app_cache
+from vitdemo.data.shapes import render_shape
+from vitdemo.ui.sidebar import GALLERY_KEY, MODELS_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+TINY_LABELS = {"circle", "square", "triangle"}
+PAGES = {
+    "app_pages/1_Explore.py": "Explore",
+    "app_pages/2_Attention.py": "Attention",
+    "app_pages/3_Grad-CAM.py": "Grad-CAM",
+    "app_pages/4_Compare.py": "Compare",
+    "app_pages/5_Fine-tune.py": "Fine-tune",
+    "app_pages/6_Models_and_about.py": "Models & about",
+}
+
+
+def shape_png(index: int = 3) -> bytes:
+    """A Shapes image as PNG bytes, as a user would upload it."""
+    buffer = io.BytesIO()
+    Image.fromarray(render_shape(2, index).image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def models(tiny_vit_dir, tiny_resnet_dir) -> list[str]:
+    return [str(tiny_vit_dir), str(tiny_resnet_dir)]
+
+
+@pytest.fixture
+def app(models):
+    """A fresh app session on the tiny models, with empty caches (they are per process)."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.session_state[MODELS_KEY] = models
+    yield at
+    st.cache_resource.clear()
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def no_traceback(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    page_text = " ".join(m.value for m in at.markdown) + " ".join(errors(at))
+    assert "Traceback" not in page_text
+
+
+def top_k_charts(at: AppTest) -> list[dict]:
+    """The top-k bar charts on the page, as plotly figure dicts."""
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return [
+        f
+        for f in figures
+        if f["data"] and f["data"][0].get("type") == "bar" and f["data"][0].get("orientation") == "h"
+    ]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_offline_without_errors(app, page):
+    app.run()
+    app.switch_page(page).run()
+    no_traceback(app)
+    assert errors(app) == []
+    assert PAGES[page] in [t.value for t in app.title]
+
+
+def test_explore_shows_three_predictions_per_model_and_the_maps_for_an_upload(app):
+    app.session_state[GALLERY_KEY] = []
+    app.run()
+    app.sidebar.file_uploader[0].set_value(("star.png", shape_png(), "image/png"))
+    app.run()
+    no_traceback(app)
+    assert errors(app) == []
+    charts = top_k_charts(app)
+    assert len(charts) == 2  # one per model
+    for figure in charts:
+        bars = figure["data"][0]
+        assert len(bars["y"]) == 3 and set(bars["y"]) <= TINY_LABELS
+        assert all(0.0 <= p <= 1.0 for p in bars["x"])
+    assert "#### star.png" in [m.value for m in app.markdown]
+    # Per model: the input view and four map tiles (the ResNet's three attention tiles are grey
+    # placeholders that say why).
+    assert len(app.image) == 2 * 5
+    titles = [m.value for m in app.markdown]
+    for name in ("**CLS attention**", "**Attention rollout**", "**Gradient relevance**", "**Grad-CAM**"):
+        assert titles.count(name) == 2
+    assert any("no attention" in c.value for c in app.caption)  # the ResNet's placeholder reason
+    assert any("deletion" in c.value and "insertion" in c.value for c in app.caption)
+
+
+def test_a_bad_upload_gets_its_message_and_the_good_ones_still_render(app):
+    app.session_state[GALLERY_KEY] = []
+    app.run()
+    app.sidebar.file_uploader[0].set_value(
+        [
+            ("notes.jpg", b"these are my lecture notes, not a photo\n", "image/jpeg"),
+            ("good.png", shape_png(1), "image/png"),
+            ("broken.png", shape_png(2)[:200], "image/png"),
+        ]
+    )
+    app.run()
+    no_traceback(app)
+    messages = errors(app)
+    assert len(messages) == 2
+    assert messages[0].startswith("notes.jpg:") and "text file" in messages[0]
+    assert messages[1].startswith("broken.png:")
+    assert all("\n" not in m for m in messages)
+    assert len(top_k_charts(app)) == 2  # good.png, both models
+
+
+class ModelCalls:
+    """Counts `explain` calls and network forward passes of the app's shared models."""
+
+    def __init__(self, monkeypatch):
+        self.explains = 0
+        self.forwards = 0
+        real = app_cache.explain
+
+        def counting_explain(*args, **kwargs):
+            self.explains += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(app_cache, "explain", counting_explain)
+        self._handles = []
+
+    def watch(self, specs: list[str]) -> None:
+        for spec in specs:
+            network = app_cache.cached_model(spec).network
+            self._handles.append(network.register_forward_pre_hook(self._count))
+
+    def _count(self, module, inputs) -> None:
+        self.forwards += 1
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    counter = ModelCalls(monkeypatch)
+    yield counter
+    counter.close()
+
+
+def test_attention_sliders_and_page_switches_never_run_the_model_again(app, models, calls):
+    app.run()  # Explore: explains the gallery image with both models
+    calls.watch(models)
+    explains_after_explore = calls.explains
+    assert explains_after_explore == 2
+    app.switch_page("app_pages/2_Attention.py").run()
+    no_traceback(app)
+    assert calls.explains == explains_after_explore  # the ViT's result is reused from Explore
+    forwards = calls.forwards
+
+    app.slider(key="attention_layer").set_value(1).run()
+    assert "**Layer 1, mean of all heads**" in [m.value for m in app.markdown]
+    app.select_slider(key="attention_head").set_value(2).run()
+    assert "**Layer 1, head 2**" in [m.value for m in app.markdown]
+    app.radio(key="attention_query_kind").set_value("patch").run()
+    app.slider(key="attention_query_row").set_value(2).run()
+    app.slider(key="attention_query_col").set_value(3).run()
+    assert any("patch row 2, column 3" in c.value for c in app.caption)
+    app.select_slider(key="attention_discard").set_value(0.5).run()
+    app.selectbox(key="attention_fusion").set_value("max").run()
+    app.radio(key="attention_scale").set_value("raw").run()
+    no_traceback(app)
+
+    assert calls.forwards == forwards, "a slider ran the network"
+    assert calls.explains == explains_after_explore
+    app.switch_page("app_pages/4_Compare.py").run()
+    assert calls.explains == explains_after_explore  # Compare reuses the same explanations too
+
+
+def test_attention_grid_has_one_tile_per_layer_and_head(app, tiny_vit_dir):
+    app.run()
+    app.switch_page("app_pages/2_Attention.py").run()
+    grids = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    grid = next(f for f in grids if f["layout"]["yaxis"].get("ticktext", [""])[0] == "layer 1")
+    assert grid["layout"]["yaxis"]["ticktext"] == ["layer 1", "layer 2"]  # the tiny ViT: 2 layers
+    assert grid["layout"]["xaxis"]["ticktext"] == ["head 1", "head 2", "head 3"]
+
+
+def test_choosing_another_class_explains_that_class(app, models, calls):
+    app.run()
+    vit_picker = next(k for k in app.session_state if str(k).startswith(f"target:{models[0]}:"))
+    picker = app.selectbox(key=vit_picker)
+    second = picker.options[1]
+    before = calls.explains
+    picker.select(second).run()
+    no_traceback(app)
+    assert calls.explains == before + 1
+    first_chart = top_k_charts(app)[0]
+    highlighted = [
+        label
+        for label, colour in zip(
+            first_chart["data"][0]["y"], first_chart["data"][0]["marker"]["color"], strict=True
+        )
+        if colour != "#94a3b8"
+    ]
+    assert highlighted and second.startswith(highlighted[0])
+
+
+def test_a_model_that_is_not_here_is_one_line_and_the_others_still_work(app, models):
+    app.session_state[MODELS_KEY] = ["timm:vit_base_patch16_224.augreg2_in21k_ft_in1k", models[1]]
+    app.run()
+    no_traceback(app)
+    messages = errors(app)
+    assert len(messages) == 1 and "fetch" in messages[0]
+    assert len(top_k_charts(app)) == 1  # the ResNet still explains the image
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(app, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nwith a second line")
+
+    monkeypatch.setattr(app_cache, "explain", broken)
+    app.run()
+    no_traceback(app)
+    messages = errors(app)
+    assert messages and all("Something went wrong" in m and "\n" not in m for m in messages)
+
+
+def test_compare_table_scores_the_gallery_images(app):
+    app.session_state[GALLERY_KEY] = ["Shapes: circle (plain)", "Shapes: square (plain)"]
+    app.run()
+    app.switch_page("app_pages/4_Compare.py").run()
+    no_traceback(app)
+    assert len(app.image) == 2 + 2 * 2  # the images, then one overlay per model
+    verdicts = [m.value for m in app.markdown if "right]" in m.value or "wrong]" in m.value]
+    assert len(verdicts) == 4
+    assert "How often is each model right?" in [h.value for h in app.subheader]
+
+
+def test_models_page_lists_offline_status_and_plots_position_embeddings(app):
+    app.run()
+    app.switch_page("app_pages/6_Models_and_about.py").run()
+    no_traceback(app)
+    table = app.table[0].value
+    assert {"demo-vit", "vit"} <= set(table["model"])
+    assert any("download" in s for s in table["status"])
+    similarity = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    assert any(f["data"][0]["type"] == "heatmap" and f["data"][0]["zmin"] == -1 for f in similarity)
+
+
+def test_entry_script_is_not_next_to_a_pages_folder():
+    # A `pages/` folder beside app.py makes Streamlit run a directly linked page on its own, without
+    # app.py's sidebar, until st.navigation has run once in the process.
+    assert not (ROOT / "pages").exists(), "move page scripts to app_pages/ (see app.py)"
+
+
+def test_position_embedding_similarity_is_one_on_the_diagonal(tiny_vit_dir):
+    from vitdemo.models import load_model
+    from vitdemo.ui.position_embeddings import position_similarity
+
+    similarity = position_similarity(load_model(str(tiny_vit_dir)))
+    assert similarity.shape == (4, 4, 4, 4)
+    diagonal = np.array([similarity[r, c, r, c] for r in range(4) for c in range(4)])
+    assert np.allclose(diagonal, 1.0, atol=1e-5)

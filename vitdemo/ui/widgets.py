@@ -1,0 +1,108 @@
+"""Small Streamlit building blocks the pages share: model loading, empty states, class pickers."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from vitdemo.errors import VitdemoError
+from vitdemo.explain.result import ExplainResult
+from vitdemo.models import LoadedModel
+from vitdemo.ui.cache import cached_model, decode
+from vitdemo.ui.guard import one_line
+from vitdemo.ui.image_items import DecodedImage
+from vitdemo.ui.sidebar import chosen_images, chosen_specs
+from vitdemo.ui.texts import short_label
+
+PLOTLY_CONFIG = {"displayModeBar": False}
+
+
+def require_images(limit: int | None = None) -> list[DecodedImage]:
+    """The sidebar's images, decoded (bad ones carry their message); stops the page when there are none.
+
+    Args:
+        limit: show at most this many, with a note when more were chosen.
+    """
+    items = chosen_images()
+    if not items:
+        st.info(
+            "Upload an image or pick a gallery sample in the sidebar to begin.", icon=":material/arrow_back:"
+        )
+        st.stop()
+    if limit is not None and len(items) > limit:
+        st.caption(f"Showing the first {limit} of {len(items)} images; the Compare page shows them all.")
+        items = items[:limit]
+    return [decode(item) for item in items]
+
+
+def load_chosen_models() -> list[LoadedModel]:
+    """Load the sidebar's models; each one that fails is one line on the page and is left out."""
+    models = []
+    for spec in chosen_specs():
+        try:
+            models.append(cached_model(spec))
+        except VitdemoError as err:
+            st.error(f"**{spec}** cannot be used: {one_line(err)}", icon=":material/error:")
+    return models
+
+
+def require_models(family: str | None = None) -> list[LoadedModel]:
+    """The sidebar's models that load (failures shown), stopping the page when none is usable.
+
+    Args:
+        family: keep only "vit" or "cnn" models; None keeps all.
+    """
+    if not chosen_specs():
+        st.info("Pick at least one model in the sidebar.", icon=":material/arrow_back:")
+        st.stop()
+    models = [m for m in load_chosen_models() if family is None or m.family == family]
+    if not models:
+        wanted = {"vit": "a Vision Transformer", "cnn": "a ResNet"}.get(family or "", "a model that loads")
+        st.info(
+            f"This page needs {wanted}: add one in the sidebar (for example demo-vit).",
+            icon=":material/arrow_back:",
+        )
+        st.stop()
+    return models
+
+
+def class_options(model: LoadedModel, first: ExplainResult) -> list[int]:
+    """Class indices for a picker: the top-k first (best first), then every other class in label order."""
+    top = [score.index for score in first.top_k]
+    return top + [i for i in range(model.num_classes) if i not in top]
+
+
+def choose_target(
+    model: LoadedModel, first: ExplainResult, *, key: str, label: str = "Explain the class"
+) -> int | None:
+    """A class picker seeded with the top-1; returns None while the top-1 is picked (reuses `first`).
+
+    Args:
+        model: whose classes to offer.
+        first: the explanation for the top-1 class (gives the ranking and probabilities).
+        key: a widget key unique on the page (e.g. spec + image digest).
+        label: the picker's label.
+    """
+    probs = _probabilities(first)
+    options = class_options(model, first)
+
+    def describe(index: int) -> str:
+        name = short_label(model.labels[index], limit=40)
+        return f"{name} ({probs[index]:.1%})" if probs is not None else name
+
+    index = st.selectbox(
+        label,
+        options,
+        key=key,
+        format_func=describe,
+        help="The maps explain this class. Try the second guess: where does the evidence for it lie?",
+    )
+    return None if index == options[0] else int(index)
+
+
+def _probabilities(result: ExplainResult) -> np.ndarray | None:
+    if result.logits is None:
+        return None
+    logits = np.asarray(result.logits, dtype=np.float64)
+    exp = np.exp(logits - logits.max())
+    return exp / exp.sum()
