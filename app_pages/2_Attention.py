@@ -148,6 +148,7 @@ with picker_col:
         on_select="rerun",
         selection_mode="points",
         config=PLOTLY_CONFIG,
+        theme=None,  # keep the figure's own colour scale: Streamlit's theme recolours heatmaps
     )
     st.caption(f"Showing what {query.describe()} attends to. Click any patch to make it the query.")
 with single_col:
@@ -183,5 +184,6 @@ st.plotly_chart(
     attention_grid_figure(tiles, scaled=scaled, selected=outline),
     key="attention_grid",
     config=PLOTLY_CONFIG,
+    theme=None,  # keep the figure's own colour scale: Streamlit's theme recolours heatmaps
     width="content",
 )

@@ -45,6 +45,11 @@ for done, (image, model) in enumerate(jobs, start=1):
 progress.empty()
 
 
+def knows(model, label: str) -> bool:
+    """Whether `label` is one of the model's classes (an ImageNet model cannot be right about a Shapes class)."""
+    return label.lower() in {name.lower() for name in model.labels}
+
+
 def cell(image, model) -> None:
     """One table cell: the overlay (or why there is none) and the top prediction."""
     result = results.get((model.spec, image.digest))
@@ -57,7 +62,7 @@ def cell(image, model) -> None:
     else:
         st.image(dimmed(result.view), width="stretch")
     verdict = ""
-    if image.true_label:
+    if image.true_label and knows(model, image.true_label):
         right = top.label.lower() == image.true_label.lower()
         verdict = " :green[✓ right]" if right else f" :red[✗ wrong] (truth: {image.true_label})"
     st.markdown(f"**{short_label(top.label)}** {top.prob:.0%}{verdict}")
@@ -86,11 +91,15 @@ for image in images:
 
 # --- summary: agreement between models, accuracy where the truth is known ------------------------
 labelled = [image for image in images if image.ok and image.true_label]
-if labelled:
+judged = [model for model in models if labelled and all(knows(model, image.true_label) for image in labelled)]
+if judged:
     st.subheader("How often is each model right?")
-    st.caption("Only gallery Shapes images have a known true class; uploads are left out of this count.")
+    st.caption(
+        "Counted on the gallery Shapes images, whose true class is known, for the models that know the "
+        "Shapes classes; uploads are left out."
+    )
     accuracy = []
-    for model in models:
+    for model in judged:
         answers = [results.get((model.spec, image.digest)) for image in labelled]
         right = sum(
             1
@@ -102,7 +111,7 @@ if labelled:
     fig = go.Figure(
         go.Bar(
             x=accuracy,
-            y=[m.spec for m in models],
+            y=[m.spec for m in judged],
             orientation="h",
             marker_color=ACCENT,
             text=[f"{a:.0%}" for a in accuracy],
@@ -111,7 +120,7 @@ if labelled:
         )
     )
     fig.update_layout(
-        height=60 + 40 * len(models),
+        height=60 + 40 * len(judged),
         margin=dict(l=8, r=48, t=8, b=8),
         xaxis=dict(
             range=[0, 1],

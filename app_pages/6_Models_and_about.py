@@ -8,7 +8,9 @@ from vitdemo.ui.model_facts import model_facts
 from vitdemo.ui.position_embeddings import position_similarity
 from vitdemo.ui.sidebar import model_catalogue
 from vitdemo.ui.texts import (
+    FAITHFULNESS_HELP,
     FETCH_HELP,
+    MASK_SCORE_HELP,
     PAGE_INTROS,
     POSITION_CAPTION,
     STATUS_TEXT,
@@ -73,9 +75,12 @@ with vit_tab:
                 position_similarity_figure(similarity),
                 key="position_similarity",
                 config=PLOTLY_CONFIG,
+                theme=None,  # keep the figure's own colour scale: Streamlit's theme recolours heatmaps
                 width="content",
             )
 
 with methods_tab:
     for name in ALL_METHODS:
         st.markdown(f"**{method_title(name)}**: {method_sentence(name)}  \n*{DESCRIPTIONS.get(name, '')}*")
+    st.subheader("How far to trust a map")
+    st.markdown(f"{FAITHFULNESS_HELP}\n\n{MASK_SCORE_HELP}")

@@ -204,7 +204,10 @@ def memory(pipelines: list[str]) -> dict:
     results = {}
     for pipeline in pipelines:
         proc = subprocess.run(
-            [sys.executable, __file__, "--memory-probe", pipeline], capture_output=True, text=True, check=False
+            [sys.executable, __file__, "--memory-probe", pipeline],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         lines = [line for line in proc.stdout.splitlines() if line.startswith('{"pipeline"')]
         if proc.returncode == 0 and lines:
@@ -219,7 +222,9 @@ def memory(pipelines: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=6, help="timed images (after one warm-up)")
-    parser.add_argument("--rounds", type=int, default=2, help="hf_explain subprocess runs, spread over the loop")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="hf_explain subprocess runs, spread over the loop"
+    )
     parser.add_argument("--no-hf", action="store_true", help="skip the Hugging Face baseline")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-probe", choices=["ours", "seed", "hf"], help=argparse.SUPPRESS)

@@ -278,3 +278,22 @@ def test_position_embedding_similarity_is_one_on_the_diagonal(tiny_vit_dir):
     assert similarity.shape == (4, 4, 4, 4)
     diagonal = np.array([similarity[r, c, r, c] for r in range(4) for c in range(4)])
     assert np.allclose(diagonal, 1.0, atol=1e-5)
+
+
+def test_with_nothing_chosen_each_page_says_what_to_do(app):
+    app.session_state[MODELS_KEY] = []
+    app.session_state[GALLERY_KEY] = []
+    app.run()
+    no_traceback(app)
+    assert any("Upload an image or pick a gallery sample" in i.value for i in app.info)
+    app.session_state[GALLERY_KEY] = ["Shapes: star (plain)"]
+    app.run()
+    assert any("Pick at least one model" in i.value for i in app.info)
+
+
+def test_attention_page_asks_for_a_vit_when_only_a_resnet_is_chosen(app, models):
+    app.session_state[MODELS_KEY] = [models[1]]
+    app.run()
+    app.switch_page("app_pages/2_Attention.py").run()
+    no_traceback(app)
+    assert any("needs a Vision Transformer" in i.value for i in app.info)

@@ -122,7 +122,9 @@ def wait_until_idle(page, timeout_s: float = 240) -> None:
 
 
 def test_upload_explore_then_attention_in_a_real_browser(server, artifacts, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="needs Playwright for Python (requirements-dev.txt)"
+    )
     from PIL import Image
 
     upload = tmp_path / "my-star.png"

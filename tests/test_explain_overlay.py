@@ -17,9 +17,9 @@ def test_overlay_blends_the_colormap_over_the_image():
     assert np.array_equal(overlay(view, heat, alpha=0.0), view)
     colours = overlay(view, heat, alpha=1.0)
     assert np.array_equal(colours, colorize(heat))
-    red, green, blue = colours[10, 25]
+    red, _green, blue = colours[10, 25]
     assert red > 100 and blue < 50  # jet: hot is red (RGB order, not OpenCV's BGR)
-    red, green, blue = colours[10, 5]
+    red, _green, blue = colours[10, 5]
     assert blue > 100 and red < 50  # cold is blue
     half = overlay(view, heat, alpha=0.5)
     assert half.dtype == np.uint8 and half.shape == view.shape

@@ -16,7 +16,7 @@ from vitdemo.ui.texts import short_label
 
 ACCENT = "#2563eb"  # matches theme.primaryColor in .streamlit/config.toml
 MUTED = "#94a3b8"
-HEATMAP_SCALE = "Inferno"  # perceptually uniform, readable on a projector
+HEATMAP_SCALE = "Viridis"  # perceptually uniform, colour-blind safe, readable on a projector
 
 
 def top_k_bar_chart(top_k: Sequence[ClassScore], *, target_index: int | None = None) -> go.Figure:

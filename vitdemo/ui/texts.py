@@ -49,12 +49,6 @@ METHOD_TEXTS: dict[str, MethodText] = {
         "instead of the single strongest one.",
         ("vit", "cnn"),
     ),
-    "xgradcam": MethodText(
-        "XGrad-CAM",
-        "Grad-CAM with weights normalised by the activations, so the map better matches how the "
-        "score actually changes.",
-        ("vit", "cnn"),
-    ),
     "layercam": MethodText(
         "LayerCAM",
         "Keeps only positive gradients at each position: sharper maps that also work on earlier layers.",
@@ -139,7 +133,8 @@ QUERY_HELP = (
 POSITION_CAPTION = (
     "Each small tile belongs to one patch position and shows how similar its learned position "
     "embedding is to every other position's (cosine similarity). A trained ViT rediscovers the 2-D "
-    "layout: bright blobs around each tile's own place, stripes along its row and column."
+    "layout: bright blobs around each tile's own place, stripes along its row and column. An "
+    "untrained one shows noise with a single dot: each position resembles only itself."
 )
 FAITHFULNESS_HELP = (
     "Faithfulness: pixels are deleted (or revealed on a blurred copy) in the order the map ranks "
