@@ -7,8 +7,6 @@ polls the run directory with a `run_every` fragment.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import streamlit as st
 
 from vitdemo.train import FineTuneConfig, RunDir, RunManager, default_runs_root, list_runs, snapshot
@@ -142,7 +140,7 @@ def new_run_form(manager: RunManager, root: str) -> None:
     settings = training_settings()
     if st.button("Start fine-tuning", type="primary", key="ft_start", disabled=not model):
         with shown_errors("starting a run"):
-            config = replace(FineTuneConfig(), model=model, **data, **settings).validate()
+            config = FineTuneConfig(model=model, **data, **settings).validate()
             # The app's shared model: a load error shows here, and the run fine-tunes a private copy.
             shared = cached_model(model)
             st.session_state["ft_run"] = manager.submit(config, model=shared)

@@ -21,7 +21,17 @@ def photo(tmp_path):
 def test_vit_writes_grid_maps_overlays_and_summary(tiny_vit_dir, photo, tmp_path, capsys):
     out = tmp_path / "report"
     status = main(
-        ["explain", str(photo), "--model", str(tiny_vit_dir), "--out", str(out), "--target", "square", "--json"]
+        [
+            "explain",
+            str(photo),
+            "--model",
+            str(tiny_vit_dir),
+            "--out",
+            str(out),
+            "--target",
+            "square",
+            "--json",
+        ]
     )
     assert status == 0
     printed = json.loads(capsys.readouterr().out)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
-from explain_models import grad_flags, hf_vit, hook_counts, random_image, small_resnet, timm_vit
+from explain_models import (
+    grad_flags,
+    hf_vit,
+    hook_counts,
+    input_tensor,
+    random_image,
+    small_resnet,
+    timm_vit,
+)
 
 from vitdemo.errors import VitdemoError
 from vitdemo.explain import explain
@@ -99,3 +108,29 @@ def test_bad_requests_fail_with_one_line_and_leave_nothing_behind():
     with pytest.raises(VitdemoError, match="float32 array"):
         explain(model, np.zeros((8, 8, 3), dtype=np.float32))
     assert hook_counts(model.network) == hooks
+
+
+def test_unlocked_forward_in_another_thread_does_not_leak_into_a_running_explanation():
+    model = timm_vit()
+    first, second = random_image(6), random_image(7)
+    expected = explain(model, first)
+    inside, other_done = threading.Event(), threading.Event()
+
+    def pause_explaining_thread(_module, _args):
+        if threading.current_thread().name == "explaining":
+            inside.set()
+            assert other_done.wait(timeout=60)
+
+    # Holds the explaining thread inside its hooked forward pass (after block 0 has been recorded)
+    # while another thread runs a plain forward pass through every block, without the lock.
+    pause = model.network.blocks[1].register_forward_pre_hook(pause_explaining_thread)
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(r=explain(model, first)), name="explaining")
+    worker.start()
+    assert inside.wait(timeout=60)
+    with torch.no_grad():
+        model.network(input_tensor(model, second))
+    other_done.set()
+    worker.join(timeout=60)
+    pause.remove()
+    assert_same(results["r"], expected)

@@ -66,3 +66,31 @@ def test_a_short_run_from_the_page_shows_live_charts_and_final_metrics(page, tin
     # the finished run is offered as a starting model (labelled with its id, state and accuracy)
     runs = [o for o in page.selectbox(key="ft_model").options if "finished, val acc" in o]
     assert len(runs) == 1
+
+
+def test_stop_button_stops_the_run_and_says_the_checkpoint_is_kept(page, tiny_vit_dir):
+    page.multiselect(key="ft_shapes").set_value(["circle", "square"])
+    page.slider(key="ft_per_class").set_value(6)
+    page.radio(key="ft_mode").set_value("full")
+    page.selectbox(key="ft_model").set_value(OTHER_MODEL).run()
+    page.text_input(key="ft_spec").set_value(str(tiny_vit_dir))
+    page.number_input(key="ft_epochs").set_value(500).run()
+    page.button(key="ft_start").click().run()
+
+    def progress_text() -> str:
+        bars = page.get("progress")
+        return bars[0].proto.text if bars else ""
+
+    deadline = time.time() + 120
+    while "step" not in progress_text():  # training has begun: "running: epoch 1/500 · step 3/…"
+        assert time.time() < deadline, _texts(page)
+        time.sleep(0.3)
+        page.run()
+    assert progress_text().startswith("running: epoch ") and "/500" in progress_text()
+    next(b for b in page.button if b.key and b.key.startswith("ft_stop_")).click().run()
+
+    while "the last checkpoint holds the weights at the stop" not in _texts(page):
+        assert time.time() < deadline, _texts(page)
+        time.sleep(0.3)
+        page.run()
+    assert not page.exception

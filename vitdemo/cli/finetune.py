@@ -6,7 +6,7 @@
 
 Under torchrun every process trains on its share of each epoch (DistributedDataParallel; gloo on
 CPU, NCCL on GPUs) and rank 0 writes the run directory; `--batch-size` is per process.
-Also runnable as `python -m vitdemo.cli.finetune`.
+Errors go through `vitdemo.cli` (one line on stderr; exit 2 for bad settings, 1 for bad data).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
-from vitdemo.errors import VitdemoError
+from vitdemo.cli.common import UsageError
 
 USAGE_EXAMPLE = "python -m vitdemo finetune --data shapes --model demo-vit --mode head --epochs 20"
 
@@ -73,16 +73,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace, device: str | None):
-    from vitdemo.train.config import FineTuneConfig
+    """The run's FineTuneConfig; a bad setting or a missing data path is a UsageError (no torch yet)."""
+    from vitdemo.train.config import ConfigError, FineTuneConfig
 
     if args.data != "shapes" and not Path(args.data).expanduser().exists():
-        raise VitdemoError(
+        raise UsageError(
             f"{args.data} does not exist: give an image folder, a .zip/.tar.gz archive, or 'shapes'."
         )
     classes = (
         [c.strip() for c in args.shapes_classes.split(",") if c.strip()] if args.shapes_classes else None
     )
-    return FineTuneConfig(
+    config = FineTuneConfig(
         model=args.model,
         data=args.data,
         shapes_classes=classes,
@@ -102,7 +103,15 @@ def _config_from_args(args: argparse.Namespace, device: str | None):
         soup_k=args.soup,
         label_smoothing=args.label_smoothing,
         device=device,
-    ).validate()
+    )
+    out = Path(args.out) if args.out else None
+    # Checked by every torchrun process before they meet, so none waits for one that gave up.
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out} already exists and is not an empty folder: choose another --out.")
+    try:
+        return config.validate()
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
 
 
 class _ProgressBars:
@@ -173,8 +182,6 @@ def _make_run_dir(out: str | None, config, dist):
     if dist.is_main:
         if out:
             target = Path(out)
-            if target.exists() and any(target.iterdir()):
-                raise VitdemoError(f"{target} already exists and is not empty: choose another --out.")
             target.mkdir(parents=True, exist_ok=True)
             run = RunDir(target)
         else:
@@ -212,13 +219,24 @@ def _summary(results: dict, run_path: Path) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Execute the finetune sub-command; returns the exit status (errors are one line on stderr)."""
-    dist = None
-    try:
-        config = _config_from_args(args, args.device)  # before importing torch: bad settings fail fast
-        from vitdemo.train.engine import run_finetune
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `finetune` to the `python -m vitdemo` command line."""
+    parser = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a model on Shapes, an image folder or an archive",
+        description="Fine-tune a model; writes a run directory that load_model and the app can use.",
+        epilog=f"Example: {USAGE_EXAMPLE}. Under torchrun: torchrun --nproc_per_node=2 -m vitdemo finetune ...",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
 
+
+def run(args: argparse.Namespace) -> int:
+    """Execute the finetune command; errors propagate to `vitdemo.cli` as one line."""
+    config = _config_from_args(args, args.device)  # before importing torch: bad settings fail fast
+    from vitdemo.train.engine import run_finetune
+
+    try:
         dist, device = _init_distributed()
         config.device = device or config.device
         run_dir, run_path = _make_run_dir(args.out, config, dist)
@@ -234,24 +252,18 @@ def run(args: argparse.Namespace) -> int:
         if dist.is_main:
             print(_summary(results, run_path))
         return 0
-    except VitdemoError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     finally:
-        if "torch" in sys.modules:
-            import torch
+        import torch
 
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.destroy_process_group()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vitdemo finetune",
-        description="Fine-tune a model on Shapes, an image folder or an archive; writes a run directory.",
-        epilog=f"Example: {USAGE_EXAMPLE}",
-    )
-    return run(add_arguments(parser).parse_args(argv))
+    """`python -m vitdemo.cli.finetune ...`, the same as `python -m vitdemo finetune ...`."""
+    from vitdemo.cli import main as cli_main
+
+    return cli_main(["finetune", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

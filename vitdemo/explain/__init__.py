@@ -28,7 +28,7 @@ from vitdemo.explain.methods import ALL_METHODS, DEFAULT_METHODS, DESCRIPTIONS, 
 from vitdemo.explain.overlay import COLORMAPS, colorize, overlay
 from vitdemo.explain.relevance import attention_relevance
 from vitdemo.explain.result import ClassScore, ExplainResult
-from vitdemo.explain.rollout import attention_rollout, readout_map
+from vitdemo.explain.rollout import attention_rollout, readout_map, rollout_steps
 from vitdemo.explain.scaling import scale_to_view
 from vitdemo.explain.token_grid import patch_scores_to_grid, readout_weights, vit_reshape_transform
 
@@ -62,6 +62,7 @@ __all__ = [
     "readout_map",
     "readout_weights",
     "resolve_methods",
+    "rollout_steps",
     "run_cnn",
     "run_vit",
     "scale_to_view",

@@ -10,7 +10,7 @@ from vitdemo.explain.token_grid import patch_scores_to_grid
 from vitdemo.models.loaded import VitGeometry
 
 NO_CLASS_TOKEN = (
-    "This ViT has no class token (it averages its patch tokens), so there is no class-token attention."
+    "This ViT has no class token (it pools its patch tokens instead), so there is no class-token attention."
 )
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from vitdemo.data.images import load_image
 from vitdemo.errors import BadImageError, VitdemoError
-from vitdemo.explain.attention_capture import run_vit
+from vitdemo.explain.attention_capture import VitPass, run_vit
 from vitdemo.explain.cam import library_cam
 from vitdemo.explain.cls_map import NO_CLASS_TOKEN, cls_attention_map
 from vitdemo.explain.cnn_capture import run_cnn
@@ -28,7 +28,7 @@ from vitdemo.explain.result import ClassScore, ExplainResult
 from vitdemo.explain.rollout import attention_rollout, readout_map
 from vitdemo.explain.scaling import scale_to_view
 from vitdemo.explain.token_grid import readout_weights, vit_reshape_transform
-from vitdemo.models.loaded import LoadedModel
+from vitdemo.models.loaded import LoadedModel, VitGeometry
 
 NO_ATTENTION = "A {arch} has no attention: attention maps exist only for Vision Transformers."
 UNFOLLOWABLE_POOLING = "This ViT reads its tokens with {pooling}, which attention flow cannot follow."
@@ -125,7 +125,7 @@ def explain(
         top_k=top,
         target=explained,
         view=view,
-        attentions=computed.attentions,
+        attentions=None if computed.attentions is None else computed.attentions.cpu(),
         maps=maps,
         raw_maps=computed.raw_maps,
         unavailable=computed.unavailable,
@@ -187,34 +187,44 @@ def _explain_vit(
     clock.lap("backward")
 
     out = _Computed(logits=logits, target_index=index, attentions=vit_pass.attentions)
-    attentions = vit_pass.attentions
-    unfollowable = UNFOLLOWABLE_POOLING.format(pooling=vit_pass.pooling)
-    readout = readout_weights(geometry, vit_pass.readout) if follow else None
-    if "cls" in wanted:
-        if geometry.has_class_token:
-            out.raw_maps["cls"] = _numpy(
-                cls_attention_map(attentions, geometry, options.cls_layer, options.cls_head)
-            )
-        else:
-            out.unavailable["cls"] = NO_CLASS_TOKEN
-    if "rollout" in wanted:
-        if follow:
-            row = attention_rollout(attentions, options.head_fusion, options.discard_ratio, readout)
-            out.raw_maps["rollout"] = _numpy(readout_map(row, geometry, vit_pass.readout))
-        else:
-            out.unavailable["rollout"] = unfollowable
-    if relevance:
-        if follow:
-            row = attention_relevance(attentions, attention_grads, readout)
-            out.raw_maps["relevance"] = _numpy(readout_map(row, geometry, vit_pass.readout))
-        else:
-            out.unavailable["relevance"] = unfollowable
+    _add_attention_maps(out, vit_pass, attention_grads, wanted, geometry, options)
     if cams:
         to_grid = vit_reshape_transform(geometry)
         activations = to_grid(vit_pass.cam_activation.detach())  # (1, C, rows, cols)
         gradients = None if cam_grad is None else to_grid(cam_grad)
         _add_cams(out, model, cams, activations, gradients, x, options)
     return out
+
+
+def _add_attention_maps(
+    out: _Computed,
+    vit_pass: VitPass,
+    attention_grads: torch.Tensor | None,
+    wanted: tuple[str, ...],
+    geometry: VitGeometry,
+    options: MapOptions,
+) -> None:
+    attentions = vit_pass.attentions
+    follow = vit_pass.readout is not None
+    readout = readout_weights(geometry, vit_pass.readout) if follow else None
+    unfollowable = UNFOLLOWABLE_POOLING.format(pooling=vit_pass.pooling)
+    if "cls" in wanted:
+        if geometry.has_class_token:
+            grid = cls_attention_map(attentions, geometry, options.cls_layer, options.cls_head)
+            out.raw_maps["cls"] = _numpy(grid)
+        else:
+            out.unavailable["cls"] = NO_CLASS_TOKEN
+    for name in ("rollout", "relevance"):
+        if name not in wanted:
+            continue
+        if not follow:
+            out.unavailable[name] = unfollowable
+        elif name == "rollout":
+            row = attention_rollout(attentions, options.head_fusion, options.discard_ratio, readout)
+            out.raw_maps[name] = _numpy(readout_map(row, geometry, vit_pass.readout))
+        else:
+            row = attention_relevance(attentions, attention_grads, readout)
+            out.raw_maps[name] = _numpy(readout_map(row, geometry, vit_pass.readout))
 
 
 def _explain_cnn(

@@ -37,7 +37,9 @@ from vitdemo.data.shapes import IMAGE_SIZE, SHAPE_CLASSES, SPLIT_SEEDS, render_b
 from vitdemo.models.model_dir import CARD_NAME, save_model_dir
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "models" / "bundled"
-DEFAULT_WORK_DIR = Path(".cache/shapes-train")
+# Checkpoints and logs here are committed, so a training run can span sessions and machines; the
+# pre-rendered images (regenerated deterministically by `render`) are git-ignored.
+DEFAULT_WORK_DIR = Path("training/shapes")
 GRID = 14  # token-label grid: one cell per ViT patch (16 px); the ResNet uses 7×7 by 2×2 pooling
 
 # Architectures as plain data (timm.create_model name + kwargs), written into the model cards.
@@ -87,6 +89,7 @@ class TrainConfig:
     train_size: int = IMAGE_SIZE  # progressive resizing: train at this side first ...
     full_size_frac: float = 0.2  # ... and at full size for this final share of the steps
     threads: int = 1  # torch threads; two trainings can then share two cores
+    device: str = "auto"  # "auto" = CUDA when present (bf16 autocast), else CPU
     seed: int = 0
     checkpoint_every: int = 100
     extra: dict = field(default_factory=dict)
@@ -158,8 +161,8 @@ class TrainingSet:
 
 
 def normalise(x_uint8: torch.Tensor, preprocessing: dict) -> torch.Tensor:
-    mean = torch.tensor(preprocessing["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing["std"]).view(1, 3, 1, 1)
+    mean = torch.tensor(preprocessing["mean"], device=x_uint8.device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing["std"], device=x_uint8.device).view(1, 3, 1, 1)
     return (x_uint8.float() / 255.0 - mean) / std
 
 
@@ -237,7 +240,8 @@ def accuracy(net: torch.nn.Module, preprocessing: dict, images: np.ndarray, labe
     correct = 0
     for i in range(0, len(images), 60):
         x = normalise(torch.from_numpy(images[i : i + 60]).permute(0, 3, 1, 2), preprocessing)
-        correct += int((net(x).argmax(1).numpy() == labels[i : i + 60]).sum())
+        predicted = net(x.to(next(net.parameters()).device)).argmax(1).cpu().numpy()
+        correct += int((predicted == labels[i : i + 60]).sum())
     return correct / len(images)
 
 
@@ -249,13 +253,20 @@ def train(cfg: TrainConfig, work_dir: Path) -> Path:
     torch.manual_seed(cfg.seed)
     spec = ARCHS[cfg.arch]
     data = TrainingSet(work_dir)
-    model = TokenLabelled(cfg.arch)
+    device = torch.device(
+        "cuda"
+        if cfg.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if cfg.device == "auto" else cfg.device)
+    )
+    model = TokenLabelled(cfg.arch).to(device)
+    # bf16 autocast on a GPU (a lent one trains these in minutes); plain fp32 on the CPU.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_path = work_dir / f"{cfg.arch}.ckpt.pt"
     log_path = work_dir / f"{cfg.arch}.log.jsonl"
     step = 0
     if ckpt_path.exists():  # our own checkpoint, tensors only
-        state = torch.load(ckpt_path, weights_only=True)
+        state = torch.load(ckpt_path, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step = int(state["step"])
@@ -267,14 +278,16 @@ def train(cfg: TrainConfig, work_dir: Path) -> Path:
         x, y, cover = data.batch(rng, cfg.batch_size, easy_only=step < cfg.curriculum_frac * cfg.steps)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
+        x, y, cover = x.to(device), y.to(device), cover.to(device)
         x = normalise(x, spec["preprocessing"])
         if cfg.train_size != IMAGE_SIZE and step < (1 - cfg.full_size_frac) * cfg.steps:
             # Progressive resizing (fast.ai, FixRes, FlexiViT): the model learns shapes at low
             # resolution for a fraction of the cost, then adapts to the full size at the end.
             x = F.interpolate(x, size=cfg.train_size, mode="bilinear", antialias=True, align_corners=False)
-        logits, dense = model(x)
-        cls_loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-        tl_loss = token_label_loss(dense, y, cover)
+        with autocast:
+            logits, dense = model(x)
+        cls_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        tl_loss = token_label_loss(dense.float(), y, cover)
         loss = cls_loss + cfg.token_label_weight * tl_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
