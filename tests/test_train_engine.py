@@ -79,7 +79,7 @@ def test_head_mode_on_shapes_with_a_bundled_demo_model_reaches_90_percent(tmp_pa
         pytest.skip("the bundled demo models (trained on Shapes) are not in vitdemo/models/bundled yet")
     config = FineTuneConfig(
         model=demos[0], data="shapes", shapes_classes=["circle", "square", "triangle", "star"],
-        shapes_per_class=30, mode="head", epochs=30, batch_size=16, val_fraction=0.25,
+        shapes_per_class=30, mode="head", epochs=60, batch_size=16, val_fraction=0.25,
     )  # fmt: skip
     run = RunDir.create(tmp_path, "shapes")
     results = run_finetune(config, run)

@@ -9,11 +9,12 @@ both work (DESIGN.md names the function after the package).
 import sys
 import types
 
-from vitdemo.explain.attention_capture import VitPass, run_vit
+from vitdemo.explain.attention_capture import VitPass, run_vit, transformer_blocks
 from vitdemo.explain.attention_grid import attention_grid_image
 from vitdemo.explain.cam import LIBRARY_METHODS, library_cam
+from vitdemo.explain.cam_layers import CamLayer, cam_layers, resolve_cam_layer
 from vitdemo.explain.cls_map import cls_attention_map, patch_attention_map
-from vitdemo.explain.cnn_capture import CnnPass, run_cnn
+from vitdemo.explain.cnn_capture import CnnPass, cnn_stages, run_cnn
 from vitdemo.explain.engine import explain
 from vitdemo.explain.faithfulness import (
     FaithfulnessCurves,
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_METHODS",
     "DESCRIPTIONS",
     "LIBRARY_METHODS",
+    "CamLayer",
     "ClassScore",
     "CnnPass",
     "ExplainResult",
@@ -47,7 +49,9 @@ __all__ = [
     "attention_grid_image",
     "attention_relevance",
     "attention_rollout",
+    "cam_layers",
     "cls_attention_map",
+    "cnn_stages",
     "colorize",
     "deletion_insertion_curves",
     "energy_in_mask",
@@ -61,11 +65,13 @@ __all__ = [
     "pointing_game",
     "readout_map",
     "readout_weights",
+    "resolve_cam_layer",
     "resolve_methods",
     "rollout_steps",
     "run_cnn",
     "run_vit",
     "scale_to_view",
+    "transformer_blocks",
     "vit_reshape_transform",
 ]
 

@@ -35,8 +35,8 @@ class VitPass:
     Attributes:
         logits: (1, classes); in the autograd graph when the pass was run with `graph=True`.
         attentions: (layers, heads, tokens, tokens) float32 softmax attention, detached.
-        cam_activation: (1, tokens, C) output of the last block's first norm (Grad-CAM's target
-            layer), in the graph; None when not requested.
+        cam_activation: (1, tokens, C) output of the Grad-CAM block's first norm (its target
+            layer; the last block by default), in the graph; None when not requested.
         readout: how the classifier reads the final tokens ("class", "class+dist", "patches"), or
             None when it pools in a way rollout cannot follow (attention pooling, max pooling).
     """
@@ -73,7 +73,15 @@ class VitPass:
         return attention_grads, (grads[-1].detach() if cam else None)
 
 
-def run_vit(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool) -> VitPass:
+def run_vit(
+    model: LoadedModel,
+    x: torch.Tensor,
+    *,
+    graph: bool,
+    attention_grads: bool,
+    cam: bool,
+    cam_block: int = -1,
+) -> VitPass:
     """Run the shared ViT once on `x` (1, 3, H, W), capturing attention (and Grad-CAM's input).
 
     Args:
@@ -81,7 +89,8 @@ def run_vit(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads
         x: the normalised input batch of one image.
         graph: record the autograd graph (needed for any gradient-based map).
         attention_grads: prepare ∂score/∂A for every layer (gradient relevance).
-        cam: keep the last block's first-norm output for Grad-CAM.
+        cam: keep block `cam_block`'s first-norm output for Grad-CAM.
+        cam_block: index of Grad-CAM's block in `transformer_blocks(model)` (negative counts from the end).
     """
     if x.size(0) != 1:
         raise ValueError("run_vit explains one image at a time")
@@ -90,8 +99,19 @@ def run_vit(model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads
         # without touching any parameter's requires_grad.
         x = x.detach().requires_grad_(True)
     if model.backend == "hf":
-        return _run_hf(model, x, graph=graph, cam=cam)
-    return _run_timm(model, x, graph=graph, attention_grads=attention_grads, cam=cam)
+        return _run_hf(model, x, graph=graph, cam=cam, cam_block=cam_block)
+    return _run_timm(
+        model, x, graph=graph, attention_grads=attention_grads, cam=cam, cam_block=cam_block
+    )
+
+
+def transformer_blocks(model: LoadedModel) -> list[torch.nn.Module]:
+    """The transformer blocks of a loaded ViT, input side first (timm `blocks`, HF encoder layers).
+
+    Raises:
+        VitdemoError: the network is not a ViT whose attention we can capture.
+    """
+    return _hf_layers(model.network) if model.backend == "hf" else _timm_blocks(model.network)
 
 
 def _timm_blocks(network: torch.nn.Module) -> list[torch.nn.Module]:
@@ -122,7 +142,7 @@ def _timm_readout(network: torch.nn.Module) -> tuple[str | None, str]:
 
 
 def _run_timm(
-    model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool
+    model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool, cam_block: int
 ) -> VitPass:
     network = model.network
     blocks = _timm_blocks(network)
@@ -143,7 +163,7 @@ def _run_timm(
                 # The input of attn.norm is the attention output O (B, N, heads*head_dim), before proj.
                 hooks.record_input(blk.attn.norm, keep(attention_outputs, i, detach=False))
         if cam:
-            hooks.record_output(blocks[-1].norm1, cam_activation.append)
+            hooks.record_output(blocks[cam_block].norm1, cam_activation.append)
         with torch.set_grad_enabled(graph):
             logits = network(x)
 
@@ -205,13 +225,13 @@ def _hf_layers(network: torch.nn.Module) -> list[torch.nn.Module]:
     return list(layers)
 
 
-def _run_hf(model: LoadedModel, x: torch.Tensor, *, graph: bool, cam: bool) -> VitPass:
+def _run_hf(model: LoadedModel, x: torch.Tensor, *, graph: bool, cam: bool, cam_block: int) -> VitPass:
     network = model.network
     layers = _hf_layers(network)
     cam_activation: list[torch.Tensor] = []
     with model.lock, CallHooks() as hooks:
         if cam:
-            hooks.record_output(layers[-1].layernorm_before, cam_activation.append)
+            hooks.record_output(layers[cam_block].layernorm_before, cam_activation.append)
         with torch.set_grad_enabled(graph):
             # output_attentions is per call (transformers records it in a context variable).
             outputs = network(pixel_values=x, output_attentions=True)

@@ -1,7 +1,8 @@
 """`explain`: one forward pass per image → top-k, every attention and every requested map.
 
-The pass records what each map needs (attention, the Grad-CAM layer's activations); one backward
-pass from the target logit, only as deep as the deepest requested map, gives all the gradients.
+The pass records what each map needs (attention, the chosen Grad-CAM layer's activations); one
+backward pass from the target logit, only as deep as the deepest requested map, gives all the
+gradients.
 The shared model is touched only through call-owned hooks under `model.lock` (see `call_hooks`).
 """
 
@@ -19,6 +20,7 @@ from vitdemo.data.images import load_image
 from vitdemo.errors import BadImageError, VitdemoError
 from vitdemo.explain.attention_capture import VitPass, run_vit
 from vitdemo.explain.cam import library_cam
+from vitdemo.explain.cam_layers import CamLayer, resolve_cam_layer
 from vitdemo.explain.cls_map import NO_CLASS_TOKEN, cls_attention_map
 from vitdemo.explain.cnn_capture import run_cnn
 from vitdemo.explain.head_fusion import HeadChoice
@@ -82,6 +84,7 @@ def explain(
     head_fusion: HeadChoice = "mean",
     discard_ratio: float = 0.0,
     score_cam_batch_size: int = 32,
+    cam_layer: str | None = None,
 ) -> ExplainResult:
     """Explain one image: top-k, the explained class, attentions (ViTs) and the requested maps.
 
@@ -97,12 +100,15 @@ def explain(
         head_fusion: how rollout fuses heads ("mean", "max", "min" or a head index).
         discard_ratio: rollout drops this fraction of the weakest attentions in each layer.
         score_cam_batch_size: masked images per Score-CAM forward pass.
+        cam_layer: the Grad-CAM family's target layer, a name from `cam_layers(model)`: a ResNet
+            stage ("layer1" … "layer4") or a ViT block ("block:0" …; "block:-1" is the last).
+            Default: the last stage or block.
 
     Returns:
         An `ExplainResult`; every map float32 in [0, 1] at the view's resolution.
 
     Raises:
-        VitdemoError: unknown method, class or head; an image that is not an image.
+        VitdemoError: unknown method, class, head or CAM layer; an image that is not an image.
     """
     clock = _Stopwatch()
     if top_k < 1:
@@ -110,13 +116,14 @@ def explain(
     options = MapOptions(cls_layer, cls_head, head_fusion, discard_ratio, score_cam_batch_size)
     wanted = resolve_methods(model.family, methods)
     target_index = None if target is None else model.class_index(target)
+    layer = resolve_cam_layer(model, cam_layer)
     view = np.array(model.preprocessing.view(_as_rgb(image)))  # own, writable copy for the result
     x = model.preprocessing.normalise(view)[None].to(model.device)  # (1, 3, H, W)
     clock.lap("preprocess")
     if model.family == "vit":
-        computed = _explain_vit(model, x, wanted, target_index, options, clock)
+        computed = _explain_vit(model, x, wanted, target_index, options, layer, clock)
     else:
-        computed = _explain_cnn(model, x, wanted, target_index, options, clock)
+        computed = _explain_cnn(model, x, wanted, target_index, options, layer, clock)
     size = view.shape[:2]
     maps = {name: scale_to_view(raw, size) for name, raw in computed.raw_maps.items()}
     clock.lap("maps")
@@ -131,6 +138,7 @@ def explain(
         unavailable=computed.unavailable,
         timings=clock.total(),
         logits=computed.logits.float().cpu().numpy(),
+        cam_layer=layer.name if any(m in CAM_METHODS for m in wanted) else None,
     )
 
 
@@ -166,6 +174,7 @@ def _explain_vit(
     wanted: tuple[str, ...],
     target_index: int | None,
     options: MapOptions,
+    layer: CamLayer,
     clock: _Stopwatch,
 ) -> _Computed:
     geometry = model.geometry
@@ -174,7 +183,12 @@ def _explain_vit(
     gradient_cams = [m for m in cams if m in GRADIENT_METHODS]
     relevance = "relevance" in wanted
     vit_pass = run_vit(
-        model, x, graph=relevance or bool(gradient_cams), attention_grads=relevance, cam=bool(cams)
+        model,
+        x,
+        graph=relevance or bool(gradient_cams),
+        attention_grads=relevance,
+        cam=bool(cams),
+        cam_block=layer.index,
     )
     clock.lap("forward")
 
@@ -233,11 +247,12 @@ def _explain_cnn(
     wanted: tuple[str, ...],
     target_index: int | None,
     options: MapOptions,
+    layer: CamLayer,
     clock: _Stopwatch,
 ) -> _Computed:
     cams = [m for m in wanted if m in CAM_METHODS]
     needs_gradient = any(m in GRADIENT_METHODS for m in cams)
-    cnn_pass = run_cnn(model, x, graph=needs_gradient)
+    cnn_pass = run_cnn(model, x, graph=needs_gradient, stage=layer.name)
     clock.lap("forward")
     logits = cnn_pass.logits.detach()[0]
     index = int(logits.argmax()) if target_index is None else target_index

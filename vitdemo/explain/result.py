@@ -39,6 +39,8 @@ class ExplainResult:
         logits: the network's raw scores for the image, float32 (num_classes,).
         faithfulness: map name → metric name → value ("deletion_auc", "insertion_auc",
             "pointing_game", "energy_in_mask"); filled by `vitdemo.explain.faithfulness_report`.
+        cam_layer: the Grad-CAM family's target layer ("layer4", "block:11", see
+            `vitdemo.explain.cam_layers`); None when no CAM was requested.
     """
 
     top_k: list[ClassScore]
@@ -51,6 +53,7 @@ class ExplainResult:
     timings: dict[str, float] = field(default_factory=dict)
     logits: np.ndarray | None = None
     faithfulness: dict[str, dict[str, float]] = field(default_factory=dict)
+    cam_layer: str | None = None
 
     def peak(self, name: str) -> tuple[int, int]:
         """(row, col) in view pixels where map `name` is highest (first one on ties)."""
@@ -59,12 +62,13 @@ class ExplainResult:
         return int(row), int(col)
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready digest: top-k, explained class, each map's peak, reasons, timings, faithfulness."""
+        """A JSON-ready digest: top-k, explained class, CAM layer, each map's peak, reasons, timings, faithfulness."""
         height, width = self.view.shape[:2]
         return {
             "top_k": [score.to_dict() for score in self.top_k],
             "target": self.target.to_dict(),
             "view_size": [height, width],
+            "cam_layer": self.cam_layer,
             "maps": {
                 name: {"peak": {"row": row, "col": col, "y_rel": row / height, "x_rel": col / width}}
                 for name in self.maps
