@@ -1,4 +1,4 @@
-"""Grad-CAM: the class-activation-map family for every chosen model, side by side, for a chosen class."""
+"""Grad-CAM: the class-activation-map family for every chosen model, side by side, for a chosen class and layer."""
 
 import streamlit as st
 
@@ -7,6 +7,7 @@ from vitdemo.ui.cache import explanation, faithfulness, mask_scores
 from vitdemo.ui.figures import top_k_bar_chart
 from vitdemo.ui.guard import shown_errors
 from vitdemo.ui.texts import (
+    CAM_LAYER_DEPTH_TEXT,
     CAM_LAYER_TEXT,
     FAITHFULNESS_HELP,
     FAMILY_NAMES,
@@ -15,7 +16,13 @@ from vitdemo.ui.texts import (
     method_title,
 )
 from vitdemo.ui.tiles import map_tile
-from vitdemo.ui.widgets import PLOTLY_CONFIG, choose_target, require_images, require_models
+from vitdemo.ui.widgets import (
+    PLOTLY_CONFIG,
+    choose_cam_layer,
+    choose_target,
+    require_images,
+    require_models,
+)
 
 DEFAULT_CAMS = ["gradcam", "gradcam++", "layercam", "eigencam"]
 TILES_PER_ROW = 2
@@ -48,16 +55,22 @@ methods = tuple(methods)
 with st.expander("What do these methods do?"):
     for name in methods:
         st.markdown(f"- **{method_title(name)}**: {method_sentence(name)}")
+st.caption(CAM_LAYER_DEPTH_TEXT)
 
 
 def model_column(model) -> None:
-    """One model: header, class picker, top-3, then one tile per method."""
+    """One model: header, layer and class pickers, top-3, then one tile per method."""
     key = f"cam:{model.spec}:{image.digest[:16]}"
     st.markdown(f"#### {model.spec}", help=model.source)
     st.caption(f"{FAMILY_NAMES[model.family]}. {CAM_LAYER_TEXT[model.family]}")
-    first = explanation(model.spec, image, methods=methods)
+    layer = choose_cam_layer(model, key=f"cam_layer:{model.spec}")
+    first = explanation(model.spec, image, methods=methods, cam_layer=layer)
     target = choose_target(model, first, key=f"target:{key}")
-    result = first if target is None else explanation(model.spec, image, target=target, methods=methods)
+    result = (
+        first
+        if target is None
+        else explanation(model.spec, image, target=target, methods=methods, cam_layer=layer)
+    )
     st.plotly_chart(
         top_k_bar_chart(result.top_k, target_index=result.target.index),
         key=f"topk:{key}",
@@ -70,7 +83,7 @@ def model_column(model) -> None:
             with column:
                 available = name in result.maps
                 faithful = (
-                    faithfulness(model.spec, image, result, name, methods=methods)
+                    faithfulness(model.spec, image, result, name, methods=methods, cam_layer=layer)
                     if score and available
                     else None
                 )

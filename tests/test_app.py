@@ -135,10 +135,12 @@ class ModelCalls:
     def __init__(self, monkeypatch):
         self.explains = 0
         self.forwards = 0
+        self.cam_layers: list[str | None] = []  # the Grad-CAM layer each explain call asked for
         real = app_cache.explain
 
         def counting_explain(*args, **kwargs):
             self.explains += 1
+            self.cam_layers.append(kwargs.get("cam_layer"))
             return real(*args, **kwargs)
 
         monkeypatch.setattr(app_cache, "explain", counting_explain)
@@ -220,6 +222,31 @@ def test_choosing_another_class_explains_that_class(app, models, calls):
         if colour != "#94a3b8"
     ]
     assert highlighted and second.startswith(highlighted[0])
+
+
+def test_grad_cam_layer_pickers_show_the_maps_of_another_layer(app, models, calls):
+    app.run()
+    app.switch_page("app_pages/3_Grad-CAM.py").run()
+    no_traceback(app)
+    vit_layers, resnet_layers = (app.selectbox(key=f"cam_layer:{spec}") for spec in models)
+    # The choices come from the models: the tiny ViT has 2 blocks, resnet10t 4 stages.
+    assert vit_layers.options == ["block 0 (nearest the input)", "block 1 (last, the default)"]
+    assert resnet_layers.options[-1] == "layer4 (last, the default)" and len(resnet_layers.options) == 4
+    assert (vit_layers.value, resnet_layers.value) == ("block:1", "layer4")
+    assert any("Earlier layers" in c.value for c in app.caption)
+    before = calls.explains
+
+    resnet_layers.set_value("layer2").run()
+    app.selectbox(key=f"cam_layer:{models[0]}").set_value("block:0").run()
+    no_traceback(app)
+    assert errors(app) == []
+    assert calls.explains == before + 2 and calls.cam_layers[-2:] == ["layer2", "block:0"]
+    assert len(app.image) == 2 * 4  # both models still show their four default CAM tiles
+    assert [m.value for m in app.markdown].count("**Grad-CAM**") == 2
+    assert any("chosen stage" in c.value for c in app.caption)
+
+    app.selectbox(key=f"cam_layer:{models[1]}").set_value("layer4").run()
+    assert calls.explains == before + 2  # the layer is part of the cache key: layer4 was cached
 
 
 def test_a_model_that_is_not_here_is_one_line_and_the_others_still_work(app, models):

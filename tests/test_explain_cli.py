@@ -63,12 +63,22 @@ def test_resnet_text_output_lists_maps_and_unavailable(tiny_resnet_dir, photo, t
     assert json.loads((out / "summary.json").read_text())["faithfulness"] == {}
 
 
+def test_cam_layer_picks_an_earlier_resnet_stage(tiny_resnet_dir, photo, tmp_path, capsys):
+    out = tmp_path / "early"
+    args = ["explain", str(photo), "-m", str(tiny_resnet_dir), "-o", str(out), "--faithfulness-steps", "0"]
+    assert main([*args, "--methods", "gradcam", "--cam-layer", "layer2"]) == 0
+    assert "Grad-CAM layer: layer2" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["cam_layer"] == "layer2"
+    assert Image.open(out / "map-gradcam.png").size == (64, 64)
+
+
 @pytest.mark.parametrize(
     ("extra", "status", "message"),
     [
         (["--target", "zebra"], 1, "'zebra' is not one of this model's classes"),
         (["--methods", "saliency"], 1, "'saliency' is not an explanation method"),
         (["--colormap", "rainbow"], 2, "unknown colormap 'rainbow'"),
+        (["--cam-layer", "layer4"], 1, "'layer4' is not a Grad-CAM layer of this ViT; choose block:0"),
     ],
 )
 def test_bad_options_are_one_line(tiny_vit_dir, photo, tmp_path, capsys, extra, status, message):

@@ -19,7 +19,7 @@ from explain_models import (
 )
 
 from vitdemo.errors import VitdemoError
-from vitdemo.explain import explain
+from vitdemo.explain import cam_layers, explain
 
 MODELS = {
     "timm-vit": lambda: timm_vit(reg_tokens=2),
@@ -50,6 +50,26 @@ def test_eight_threads_on_one_model_equal_one_by_one(kind):
     for one, other in zip(sequential, concurrent, strict=True):
         assert_same(one, other)
     assert len({r.top_k[0].prob for r in sequential}) > 1  # the images really differ
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_threads_asking_for_different_cam_layers_each_get_their_own(kind):
+    model = MODELS[kind]()
+    layers = cam_layers(model)
+    hooks = hook_counts(model.network)
+    jobs = [(random_image(seed), layers[seed % len(layers)]) for seed in range(8)]
+
+    def run(job):
+        image, layer = job
+        return explain(model, image, methods=["gradcam", "eigencam"], cam_layer=layer)
+
+    sequential = [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(run, jobs))
+    for (_, layer), one, other in zip(jobs, sequential, concurrent, strict=True):
+        assert other.cam_layer == layer
+        assert_same(one, other)
+    assert hook_counts(model.network) == hooks
 
 
 @pytest.mark.parametrize("kind", MODELS)

@@ -1,11 +1,11 @@
-"""`python -m vitdemo explain IMAGE [--model SPEC] [--target CLASS] [--out DIR] [--json]`.
+"""`python -m vitdemo explain IMAGE [--model SPEC] [--target CLASS] [--cam-layer NAME] [--out DIR] [--json]`.
 
 Writes into DIR (default `explain-<image name>`):
   view.png                 the image exactly as the network saw it (maps align with it)
   map-<name>.png           each map as 8-bit grey, at the view's size
   overlay-<name>.png       each map over the image with a colormap
   attention-grid.png       ViTs: every layer (rows) × every head (columns, then their mean)
-  summary.json             top-k, explained class, each map's peak, timings, faithfulness
+  summary.json             top-k, explained class, Grad-CAM layer, each map's peak, timings, faithfulness
 Text output summarises the same; `--json` prints summary.json instead.
 """
 
@@ -56,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layer", type=int, default=-1, help="layer of the class-token map (default: last)")
     parser.add_argument(
         "--head", default="mean", help="head of the class-token map: mean, max, min or a number"
+    )
+    parser.add_argument(
+        "--cam-layer",
+        default=None,
+        metavar="NAME",
+        help="Grad-CAM target layer: a ResNet stage (layer1 … layer4) or a ViT block (block:0 …, "
+        "block:-1 = last); default: the last one",
     )
     parser.add_argument("--head-fusion", default="mean", help="rollout's head fusion: mean, max or min")
     parser.add_argument(
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         cls_head=int(args.head) if args.head.lstrip("-").isdigit() else args.head,
         head_fusion=args.head_fusion,
         discard_ratio=args.discard_ratio,
+        cam_layer=args.cam_layer,
     )
     view_mask = (
         None if mask is None else align_mask(model.preprocessing, np.asarray(mask.convert("L")) >= 128)
@@ -161,7 +169,10 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     for rank, score in enumerate(summary["top_k"], start=1):
         print(f"  {rank:>2}  {score['label'][:48]:<48}  {score['prob'] * 100:5.1f}%")
     target = summary["target"]
-    print(f"\nexplained class: {target['label']} (index {target['index']}, {target['prob'] * 100:.1f}%)\n")
+    print(f"\nexplained class: {target['label']} (index {target['index']}, {target['prob'] * 100:.1f}%)")
+    if summary["cam_layer"]:
+        print(f"Grad-CAM layer: {summary['cam_layer']}")
+    print()
     for name, info in summary["maps"].items():
         peak = info["peak"]
         scores = summary["faithfulness"].get(name, {})

@@ -100,9 +100,7 @@ def run_vit(
         x = x.detach().requires_grad_(True)
     if model.backend == "hf":
         return _run_hf(model, x, graph=graph, cam=cam, cam_block=cam_block)
-    return _run_timm(
-        model, x, graph=graph, attention_grads=attention_grads, cam=cam, cam_block=cam_block
-    )
+    return _run_timm(model, x, graph=graph, attention_grads=attention_grads, cam=cam, cam_block=cam_block)
 
 
 def transformer_blocks(model: LoadedModel) -> list[torch.nn.Module]:

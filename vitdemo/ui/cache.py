@@ -3,7 +3,7 @@
 * Models: `st.cache_resource` keyed by the spec string — one shared, read-only `LoadedModel` per
   process, whatever the number of tabs (the explain code is thread-safe on shared models).
 * Explanations: `st.cache_resource` keyed by (model spec, image digest, target class, methods,
-  map settings). The image itself is passed unhashed (`_image`): the digest already names it.
+  map settings — the Grad-CAM layer `cam_layer` included). The image itself is passed unhashed (`_image`): the digest already names it.
   Results are shared between sessions (a class opening the same gallery image computes it once)
   and must be treated as read-only.
 * Everything a slider changes afterwards (layer, head, query token, head fusion, colour scale) is
@@ -91,7 +91,8 @@ def explanation(
         image: a decoded image without error.
         target: class index to explain; None for the top-1 class.
         methods: map names, None for the model family's defaults.
-        **settings: further keyword arguments of `explain` (cls_layer, head_fusion, ...).
+        **settings: further keyword arguments of `explain` (cls_layer, cam_layer, head_fusion, ...);
+            all of them are part of the cache key.
 
     Raises:
         VitdemoError: the model cannot load or the request is invalid (one line for a person).

@@ -77,11 +77,16 @@ METHOD_TEXTS: dict[str, MethodText] = {
 FAMILY_NAMES = {"vit": "Vision Transformer", "cnn": "convolutional network (ResNet)"}
 CAM_LAYER_TEXT = {
     "vit": (
-        "Target layer: the last block's first LayerNorm, with its patch tokens laid back on the grid "
+        "Target layer: the chosen block's first LayerNorm, with its patch tokens laid back on the grid "
         "(the class token has no place on the image)."
     ),
-    "cnn": "Target layer: the output of the last convolutional stage (layer4 in a ResNet), the usual choice.",
+    "cnn": "Target layer: the output of the chosen stage; the last one (layer4) is the usual choice.",
 }
+CAM_LAYER_DEPTH_TEXT = (
+    "Earlier layers respond to simple local patterns (edges, colours, textures) and later layers to "
+    "whole object parts tied to the chosen class; a ResNet's earlier stages also give sharper maps, "
+    "while every block of a ViT keeps the same patch grid."
+)
 
 PAGE_INTROS: dict[str, str] = {
     "explore": (
@@ -93,8 +98,8 @@ PAGE_INTROS: dict[str, str] = {
         "one, in every layer and head. The grid shows them all at once; pick one to enlarge it."
     ),
     "gradcam": (
-        "Class activation maps ask a late layer which positions raised the chosen class's score. "
-        "They work for both ResNets and ViTs, so the two families can be compared side by side."
+        "Class activation maps ask one layer (by default a late one) which positions raised the chosen "
+        "class's score. They work for both ResNets and ViTs, so the two families can be compared side by side."
     ),
     "compare": (
         "Every chosen image against every chosen model in one table: the top prediction and its "
@@ -180,6 +185,16 @@ def method_sentence(name: str) -> str:
     """The one-sentence explanation of a map; an empty string for names we have no text for."""
     text = METHOD_TEXTS.get(name)
     return text.sentence if text else ""
+
+
+def cam_layer_title(name: str, choices: list[str]) -> str:
+    """A Grad-CAM layer as a picker shows it: "block 0 (nearest the input)", "layer4 (last, the default)"."""
+    title = name.replace(":", " ")
+    if name == choices[-1]:
+        return f"{title} (last, the default)"
+    if name == choices[0]:
+        return f"{title} (nearest the input)"
+    return title
 
 
 def short_label(label: str, limit: int = 28) -> str:

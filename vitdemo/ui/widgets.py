@@ -1,4 +1,4 @@
-"""Small Streamlit building blocks the pages share: model loading, empty states, class pickers."""
+"""Small Streamlit building blocks the pages share: model loading, empty states, class and layer pickers."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import numpy as np
 import streamlit as st
 
 from vitdemo.errors import VitdemoError
+from vitdemo.explain.cam_layers import cam_layers
 from vitdemo.explain.result import ExplainResult
 from vitdemo.models import LoadedModel
 from vitdemo.ui.cache import cached_model, decode
 from vitdemo.ui.guard import one_line
 from vitdemo.ui.image_items import DecodedImage
 from vitdemo.ui.sidebar import chosen_images, chosen_specs
-from vitdemo.ui.texts import short_label
+from vitdemo.ui.texts import CAM_LAYER_DEPTH_TEXT, cam_layer_title, short_label
 
 PLOTLY_CONFIG = {"displayModeBar": False}
 
@@ -98,6 +99,27 @@ def choose_target(
         help="The maps explain this class. Try the second guess: where does the evidence for it lie?",
     )
     return None if index == options[0] else int(index)
+
+
+def choose_cam_layer(model: LoadedModel, *, key: str) -> str:
+    """A picker of the model's Grad-CAM target layers (read from the model), the last one preselected.
+
+    Args:
+        model: whose stages (ResNet) or blocks (ViT) to offer.
+        key: a widget key unique on the page (e.g. "cam_layer:" + spec, so the choice survives image changes).
+
+    Returns:
+        The chosen name, as `vitdemo.explain.explain(cam_layer=...)` takes it.
+    """
+    choices = cam_layers(model)
+    return st.selectbox(
+        "Target layer",
+        choices,
+        index=len(choices) - 1,
+        key=key,
+        format_func=lambda name: cam_layer_title(name, choices),
+        help=CAM_LAYER_DEPTH_TEXT,
+    )
 
 
 def _probabilities(result: ExplainResult) -> np.ndarray | None:
