@@ -56,6 +56,7 @@ def test_eight_threads_on_one_model_equal_one_by_one(kind):
 def test_threads_asking_for_different_cam_layers_each_get_their_own(kind):
     model = MODELS[kind]()
     layers = cam_layers(model)
+    explain(model, random_image(9))  # transformers installs its own lazy capture hooks on first use
     hooks = hook_counts(model.network)
     jobs = [(random_image(seed), layers[seed % len(layers)]) for seed in range(8)]
 
