@@ -8,7 +8,9 @@ from vitdemo.cli import main
 
 
 def test_export_writes_the_requested_classes_and_counts(tmp_path, capsys):
-    code = main(["shapes", "export", str(tmp_path / "out"), "--per-class", "3", "--classes", "star,cross", "--json"])
+    code = main(
+        ["shapes", "export", str(tmp_path / "out"), "--per-class", "3", "--classes", "star,cross", "--json"]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counts"] == {"star": 3, "cross": 3}

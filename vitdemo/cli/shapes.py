@@ -20,9 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("dir", type=Path, help="output folder (created if missing)")
     export.add_argument("--per-class", type=int, default=50, help="images per class (default 50)")
-    export.add_argument("--split", choices=sorted(SPLIT_SEEDS), default="train", help="which split to draw from")
     export.add_argument(
-        "--classes", default=",".join(SHAPE_CLASSES), help="comma-separated subset of: " + ", ".join(SHAPE_CLASSES)
+        "--split", choices=sorted(SPLIT_SEEDS), default="train", help="which split to draw from"
+    )
+    export.add_argument(
+        "--classes",
+        default=",".join(SHAPE_CLASSES),
+        help="comma-separated subset of: " + ", ".join(SHAPE_CLASSES),
     )
     export.add_argument("--clutter", type=float, default=1.0, help="0 = plain backgrounds … 1 = full clutter")
     export.add_argument("--json", action="store_true", help="print the counts as JSON")
@@ -41,7 +45,9 @@ def run_export(args: argparse.Namespace) -> int:
     if not 0.0 <= args.clutter <= 1.0:
         raise VitdemoError("--clutter must be between 0 and 1.")
     try:
-        counts = export_image_folder(args.dir, args.per_class, split=args.split, classes=classes, clutter=args.clutter)
+        counts = export_image_folder(
+            args.dir, args.per_class, split=args.split, classes=classes, clutter=args.clutter
+        )
     except OSError as err:
         raise VitdemoError(f"Cannot write to {args.dir}: {err.strerror or err}.") from None
     if args.json:
