@@ -132,3 +132,12 @@ def test_predict_cli_classifies_generated_shapes(tmp_path, spec):
     if is_trained(spec):
         hits = sum(row["top_k"][0]["label"] == row["image"].rsplit("/", 1)[-1][:-4] for row in rows)
         assert hits >= 5, rows
+
+
+@pytest.mark.parametrize("spec", DEMO_SPECS)
+def test_the_app_tells_whether_a_demo_model_is_still_in_training(demo_models, spec):
+    from vitdemo.ui.model_facts import model_facts
+
+    facts = dict(model_facts(demo_models[spec]))
+    assert facts["Status"].startswith("trained" if is_trained(spec) else "still in training")
+    assert facts["Measured"].startswith("top-1 ")

@@ -54,10 +54,32 @@ def model_facts(model: LoadedModel) -> list[tuple[str, str]]:
     layout = _geometry(model)
     if layout:
         facts.append(("Tokens", layout))
-    metrics = model.card.get("metrics") if isinstance(model.card, dict) else None
+    card = model.card if isinstance(model.card, dict) else {}
+    if card.get("status") in STATUS_TEXT:
+        facts.append(("Status", STATUS_TEXT[card["status"]]))
+    metrics = card.get("metrics")
     if isinstance(metrics, dict):
-        shown = ", ".join(
-            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in list(metrics.items())[:6]
-        )
-        facts.append(("Measured", shown))
+        facts.append(("Measured", _measured(metrics)))
     return facts
+
+
+# What a bundled model's card status means for someone looking at its predictions.
+STATUS_TEXT = {
+    "trained": "trained: meets its accuracy and pointing-game targets",
+    "in-training": "still in training: its predictions are often wrong, though its attention already finds the object",
+}
+
+
+def _measured(metrics: dict) -> str:
+    """Demo-model cards get one readable sentence; other cards their first few figures."""
+    pointing, best = metrics.get("pointing_game"), metrics.get("best_map")
+    if isinstance(metrics.get("top1"), float) and isinstance(pointing, dict) and best in pointing:
+        return (
+            f"top-1 {metrics['top1']:.1%} on {metrics.get('n_test', '?')} held-out Shapes images; "
+            f"its {best} map points at the object in {pointing[best]:.1%} of them"
+        )
+    return ", ".join(
+        f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in list(metrics.items())[:6]
+        if not isinstance(v, dict | list)
+    )
