@@ -98,8 +98,6 @@ def evaluate_demo_model(model: LoadedModel, n_test: int = 600, drawn_per_class: 
 
 def predict_label(model: LoadedModel, image: Image.Image) -> str:
     """The top-1 label of one image (no explanation)."""
-    import torch
+    from vitdemo.models import predict
 
-    with torch.no_grad():
-        logits = model.logits(model.preprocessing.to_tensor(image)[None].to(model.device))
-    return model.labels[int(logits.argmax(1))]
+    return predict(model, [image], top_k=1)[0][0].label
