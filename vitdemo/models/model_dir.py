@@ -19,6 +19,7 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
+import vitdemo.models.architectures  # noqa: F401  (registers our own architectures with timm)
 from vitdemo.errors import ModelSpecError
 
 CARD_NAME = "vitdemo.json"

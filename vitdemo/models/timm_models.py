@@ -18,6 +18,7 @@ import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_model_data_config
 from timm.models import get_pretrained_cfg, model_entrypoint, split_model_name_tag
 
+import vitdemo.models.architectures  # noqa: F401  (registers our own architectures with timm)
 from vitdemo.errors import ModelNotAvailableError, ModelSpecError, one_line
 from vitdemo.models.hub import hub_file
 from vitdemo.models.loaded import Family, LoadedModel, Preprocessing, VitGeometry
@@ -29,6 +30,7 @@ SUPPORTED_TIMM_MODULES: dict[str, Family] = {
     "timm.models.deit": "vit",
     "timm.models.vision_transformer_hybrid": "vit",
     "timm.models.resnet": "cnn",
+    "vitdemo.models.architectures": "vit",  # our conv-stem ViT (the demo-vit), registered with timm
 }
 RANDOM_INIT_SEED = 0  # untrained weights are the same on every load: a class can compare screens
 _INIT_LOCK = threading.Lock()

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from vitdemo.data.shapes import IMAGE_SIZE, SHAPE_CLASSES, SPLIT_SEEDS, render_batch
+from vitdemo.models.architectures import CONVSTEM_VIT
 from vitdemo.models.model_dir import CARD_NAME, save_model_dir
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "models" / "bundled"
@@ -53,9 +54,10 @@ GRID = 14  # token-label grid: one cell per ViT patch (16 px); the ResNet uses 7
 ARCHS = {
     "vit": {
         "name": "demo-vit",
-        "timm_name": "vit_tiny_patch16_224",
+        "timm_name": CONVSTEM_VIT,
         "model_kwargs": {"embed_dim": 128, "depth": 6, "num_heads": 4, "mlp_ratio": 3.0},
         "family": "vit",
+        "about": "a ViT (6 layers × 4 heads, 128 wide, class token) with a 4-conv stem making its 14×14 patch tokens",
         "preprocessing": {
             "input_size": [IMAGE_SIZE, IMAGE_SIZE],
             "mean": [0.5, 0.5, 0.5],
@@ -70,6 +72,7 @@ ARCHS = {
         "timm_name": "resnet18",
         "model_kwargs": {"layers": [1, 1, 1, 1], "channels": [32, 64, 128, 256]},
         "family": "cnn",
+        "about": "a ResNet-18-style network with one block per stage, 32 to 256 channels",
         "preprocessing": {
             "input_size": [IMAGE_SIZE, IMAGE_SIZE],
             "mean": [0.485, 0.456, 0.406],
@@ -92,14 +95,31 @@ class TrainConfig:
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     token_label_weight: float = 1.0  # weight of the dense auxiliary loss
+    distill_weight: float = 0.0  # share of the class loss from a teacher's soft predictions
+    distill_teacher: str = "demo-resnet"  # a load_model spec; its logits are computed once
     curriculum_frac: float = 0.15  # share of steps that see only the easy images
     train_size: int = IMAGE_SIZE  # progressive resizing: train at this side first ...
     full_size_frac: float = 0.2  # ... and at full size for this final share of the steps
-    threads: int = 1  # torch threads; two trainings can then share two cores
+    threads: int = 2  # torch threads (this machine has 2 cores)
     device: str = "auto"  # "auto" = CUDA when present (bf16 autocast), else CPU
     seed: int = 0
     checkpoint_every: int = 100
     extra: dict = field(default_factory=dict)
+
+
+# The schedules that made the bundled weights: `train --arch X` with no flags runs one from scratch
+# (or resumes it), `all` runs render + both + evaluate. Measured times are in the README.
+RECIPES: dict[str, dict] = {
+    # Conv-stem ViT: 80 % of the steps at 112 px (7×7 tokens, ~4× cheaper), then 224 px.
+    "vit": {"steps": 3000, "lr": 5e-4, "warmup_steps": 200, "curriculum_frac": 0.1, "train_size": 112},
+    "resnet": {"steps": 2000, "lr": 1e-3, "warmup_steps": 150, "curriculum_frac": 0.1, "train_size": 96},
+}
+
+
+def recipe_config(arch: str, **overrides) -> TrainConfig:
+    """The arch's recipe with command-line overrides (None means "not given") applied."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return TrainConfig(**{**RECIPES[arch], "arch": arch, **given})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,23 +139,23 @@ def _render_chunk(args: tuple[int, int, bool]) -> tuple[int, np.ndarray, np.ndar
     return start, images, labels, cover.astype(np.float16)
 
 
-def render_training_set(work_dir: Path, processes: int = 2) -> None:
-    """Pre-render EASY + FULL training images into memmaps under work_dir."""
+def render_training_set(work_dir: Path, processes: int = 2, easy: int = EASY, full: int = FULL) -> None:
+    """Pre-render `easy` + `full` training images into memmaps under work_dir."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    n = EASY + FULL
+    n = easy + full
     images = np.lib.format.open_memmap(
         work_dir / "images.npy", "w+", np.uint8, (n, IMAGE_SIZE, IMAGE_SIZE, 3)
     )
     labels = np.zeros(n, np.int64)
     cover = np.zeros((n, GRID, GRID), np.float16)
-    jobs = [(s, min(CHUNK, EASY - s), True) for s in range(0, EASY, CHUNK)]
-    jobs += [(s, min(CHUNK, FULL - s), False) for s in range(0, FULL, CHUNK)]
+    jobs = [(s, min(CHUNK, easy - s), True) for s in range(0, easy, CHUNK)]
+    jobs += [(s, min(CHUNK, full - s), False) for s in range(0, full, CHUNK)]
     t0 = time.time()
     with mp.Pool(processes) as pool:
         for done, (job, (start, im, lab, cov)) in enumerate(
             zip(jobs, pool.imap(_render_chunk, jobs), strict=True), 1
         ):
-            base = 0 if job[2] else EASY
+            base = 0 if job[2] else easy
             images[base + start : base + start + len(im)] = im
             labels[base + start : base + start + len(im)] = lab
             cover[base + start : base + start + len(im)] = cov
@@ -144,7 +164,39 @@ def render_training_set(work_dir: Path, processes: int = 2) -> None:
     images.flush()
     np.save(work_dir / "labels.npy", labels)
     np.save(work_dir / "cover.npy", cover)
-    (work_dir / "rendered.json").write_text(json.dumps({"easy": EASY, "full": FULL}))
+    (work_dir / "rendered.json").write_text(json.dumps({"easy": easy, "full": full}))
+
+
+@torch.no_grad()
+def teacher_logits(work_dir: Path, teacher: str) -> np.ndarray:
+    """The teacher's logits for every pre-rendered image, computed once and cached in work_dir.
+
+    The class of a shape does not change under the flips and turns used as augmentation, so one
+    forward pass per image serves all eight views (distillation then costs no training time).
+    """
+    path = work_dir / f"teacher-{teacher.replace('/', '_').replace(':', '_')}.npy"
+    if path.exists():
+        return np.load(path)
+    from vitdemo.models import load_model
+
+    model = load_model(teacher, device="cpu")
+    images = np.load(work_dir / "images.npy", mmap_mode="r")
+    out = np.zeros((len(images), len(SHAPE_CLASSES)), np.float32)
+    p = model.preprocessing
+    prep = {"mean": p.mean, "std": p.std}
+    for i in range(0, len(images), 100):
+        x = normalise(torch.from_numpy(np.array(images[i : i + 100])).permute(0, 3, 1, 2), prep)
+        out[i : i + 100] = model.network(x).float().numpy()
+    np.save(path, out)
+    return out
+
+
+def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """Hinton et al. 2015 soft-target loss: KL(teacher ‖ student) at temperature T, scaled by T²."""
+    t = temperature
+    return F.kl_div(
+        (logits / t).log_softmax(1), (teacher / t).log_softmax(1), log_target=True, reduction="batchmean"
+    ) * (t * t)
 
 
 class TrainingSet:
@@ -154,9 +206,10 @@ class TrainingSet:
         self.images = np.load(work_dir / "images.npy", mmap_mode="r")
         self.labels = np.load(work_dir / "labels.npy")
         self.cover = np.load(work_dir / "cover.npy").astype(np.float32)
+        self.easy = json.loads((work_dir / "rendered.json").read_text())["easy"]
 
     def batch(self, rng: np.random.Generator, size: int, easy_only: bool):
-        high = EASY if easy_only else len(self.labels)
+        high = self.easy if easy_only else len(self.labels)
         idx = np.sort(rng.choice(high, size, replace=False))
         x = torch.from_numpy(np.ascontiguousarray(self.images[idx])).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
         cover = torch.from_numpy(self.cover[idx])  # (B, G, G)
@@ -164,7 +217,7 @@ class TrainingSet:
         x, cover = torch.rot90(x, k, (2, 3)), torch.rot90(cover, k, (1, 2))
         if flip:
             x, cover = x.flip(3), cover.flip(2)
-        return x, torch.from_numpy(self.labels[idx]), cover
+        return x, torch.from_numpy(self.labels[idx]), cover, idx
 
 
 def normalise(x_uint8: torch.Tensor, preprocessing: dict) -> torch.Tensor:
@@ -242,11 +295,15 @@ def validation_set(n: int = 240) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def accuracy(net: torch.nn.Module, preprocessing: dict, images: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(
+    net: torch.nn.Module, preprocessing: dict, images: np.ndarray, labels: np.ndarray, size: int = IMAGE_SIZE
+) -> float:
     net.eval()
     correct = 0
     for i in range(0, len(images), 60):
         x = normalise(torch.from_numpy(images[i : i + 60]).permute(0, 3, 1, 2), preprocessing)
+        if size != IMAGE_SIZE:
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
         predicted = net(x.to(next(net.parameters()).device)).argmax(1).cpu().numpy()
         correct += int((predicted == labels[i : i + 60]).sum())
     return correct / len(images)
@@ -255,7 +312,7 @@ def accuracy(net: torch.nn.Module, preprocessing: dict, images: np.ndarray, labe
 # ---------------------------------------------------------------------------------------------
 # Training loop (resumable)
 # ---------------------------------------------------------------------------------------------
-def train(cfg: TrainConfig, work_dir: Path) -> Path:
+def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     spec = ARCHS[cfg.arch]
@@ -266,6 +323,7 @@ def train(cfg: TrainConfig, work_dir: Path) -> Path:
         else ("cpu" if cfg.device == "auto" else cfg.device)
     )
     model = TokenLabelled(cfg.arch).to(device)
+    teacher = teacher_logits(work_dir, cfg.distill_teacher) if cfg.distill_weight > 0 else None
     # bf16 autocast on a GPU (a lent one trains these in minutes); plain fp32 on the CPU.
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -282,18 +340,22 @@ def train(cfg: TrainConfig, work_dir: Path) -> Path:
     t0, seen = time.time(), 0
     while step < cfg.steps:
         model.train()
-        x, y, cover = data.batch(rng, cfg.batch_size, easy_only=step < cfg.curriculum_frac * cfg.steps)
+        x, y, cover, idx = data.batch(rng, cfg.batch_size, easy_only=step < cfg.curriculum_frac * cfg.steps)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         x, y, cover = x.to(device), y.to(device), cover.to(device)
         x = normalise(x, spec["preprocessing"])
-        if cfg.train_size != IMAGE_SIZE and step < (1 - cfg.full_size_frac) * cfg.steps:
+        low_res = cfg.train_size != IMAGE_SIZE and step < (1 - cfg.full_size_frac) * cfg.steps
+        if low_res:
             # Progressive resizing (fast.ai, FixRes, FlexiViT): the model learns shapes at low
             # resolution for a fraction of the cost, then adapts to the full size at the end.
             x = F.interpolate(x, size=cfg.train_size, mode="bilinear", antialias=True, align_corners=False)
         with autocast:
             logits, dense = model(x)
         cls_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        if teacher is not None:  # DeiT-style distillation from the CNN (soft targets)
+            soft = distillation_loss(logits.float(), torch.from_numpy(teacher[idx]).to(device))
+            cls_loss = (1 - cfg.distill_weight) * cls_loss + cfg.distill_weight * soft
         tl_loss = token_label_loss(dense.float(), y, cover)
         loss = cls_loss + cfg.token_label_weight * tl_loss
         opt.zero_grad(set_to_none=True)
@@ -312,6 +374,12 @@ def train(cfg: TrainConfig, work_dir: Path) -> Path:
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             val_images, val_labels = validation_set()
             val_acc = accuracy(model.net, spec["preprocessing"], val_images, val_labels)
+            # At low resolution, also at the training size: what the model has learnt so far.
+            val_low = (
+                accuracy(model.net, spec["preprocessing"], val_images, val_labels, cfg.train_size)
+                if low_res
+                else None
+            )
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt_path)
             with log_path.open("a") as f:
                 f.write(
@@ -321,13 +389,15 @@ def train(cfg: TrainConfig, work_dir: Path) -> Path:
                             "loss": cls_loss.item(),
                             "token_loss": tl_loss.item(),
                             "val_acc": val_acc,
+                            "val_acc_train_size": val_low,
                             "time": time.time(),
                         }
                     )
                     + "\n"
                 )
-            print(f"{cfg.arch} step {step}: val acc {val_acc:.3f} (checkpoint saved)", flush=True)
-    return export(model, cfg, work_dir)
+            at_low = f" ({val_low:.3f} at {cfg.train_size} px)" if val_low is not None else ""
+            print(f"{cfg.arch} step {step}: val acc {val_acc:.3f}{at_low} (checkpoint saved)", flush=True)
+    return export(model, cfg, work_dir, out_root)
 
 
 def export(model: TokenLabelled, cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Path:
@@ -341,7 +411,7 @@ def export(model: TokenLabelled, cfg: TrainConfig, work_dir: Path, out_root: Pat
         "preprocessing": spec["preprocessing"],
         "family": spec["family"],
         "status": "in-training",  # set by `evaluate` from the measured figures
-        "description": f"{spec['name']}: trained from scratch on the procedural Shapes dataset (vitdemo.data.shapes).",
+        "description": f"{spec['name']}: {spec['about']}, trained from scratch on the procedural Shapes dataset.",
         "training": {
             "script": "python -m vitdemo.train.shapes train --arch " + cfg.arch,
             "config": asdict(cfg),
@@ -384,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="train (or resume) one demo model and export it")
     t.add_argument("--arch", choices=sorted(ARCHS), required=True)
     t.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    a = sub.add_parser("all", help="render, train both models (their recipes) and evaluate them")
+    a.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    a.add_argument("--n-test", type=int, default=600)
     for name, value in asdict(TrainConfig()).items():
         if name not in ("arch", "extra"):
             t.add_argument("--" + name.replace("_", "-"), type=type(value), default=None)
@@ -398,13 +471,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "render":
         render_training_set(args.work_dir)
         return 0
-    overrides = {
-        k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None
-    }
-    cfg = TrainConfig(**overrides)
     if not (args.work_dir / "rendered.json").exists():
         render_training_set(args.work_dir)
-    out = train(cfg, args.work_dir)
+    if args.cmd == "all":
+        t0 = time.time()
+        for arch in ("vit", "resnet"):
+            print(f"exported {train(recipe_config(arch), args.work_dir)}", flush=True)
+        for arch in ("vit", "resnet"):
+            print(json.dumps({"model": ARCHS[arch]["name"], **evaluate_bundled(arch, args.n_test)}))
+        print(f"all done in {(time.time() - t0) / 60:.1f} min (rendering not counted)")
+        return 0
+    overrides = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    out = train(recipe_config(**overrides), args.work_dir)
     print(f"exported {out}")
     return 0
 

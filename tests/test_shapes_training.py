@@ -1,0 +1,67 @@
+"""The demo-model training script: it learns, resumes from its checkpoint, and exports a loadable model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vitdemo.data.shapes import SHAPE_CLASSES
+from vitdemo.models import load_model, predict
+from vitdemo.train import shapes as recipe
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    work = tmp_path_factory.mktemp("shapes-work")
+    recipe.render_training_set(work, processes=1, easy=40, full=40)
+    return work
+
+
+def _config(arch: str, steps: int, **kw) -> recipe.TrainConfig:
+    return recipe.recipe_config(
+        arch, steps=steps, batch_size=8, warmup_steps=2, checkpoint_every=5, threads=1, device="cpu", **kw
+    )
+
+
+def test_rendered_set_matches_the_generator(rendered):
+    images = np.load(rendered / "images.npy", mmap_mode="r")
+    labels, cover = np.load(rendered / "labels.npy"), np.load(rendered / "cover.npy")
+    assert images.shape == (80, 224, 224, 3) and labels.shape == (80,)
+    assert set(labels) <= set(range(len(SHAPE_CLASSES)))
+    # every image has an object: some token cells are covered, most are background
+    covered = (cover.astype(np.float32) > 0.5).reshape(80, -1).mean(1)
+    assert (covered > 0).all() and (covered < 0.6).all()
+
+
+@pytest.mark.parametrize("arch", ["vit", "resnet"])
+def test_training_lowers_the_loss_and_exports_a_plain_model(rendered, tmp_path, arch):
+    torch.manual_seed(0)
+    cfg = _config(arch, steps=30, lr=2e-3, train_size=112, full_size_frac=0.2)
+    out = recipe.train(cfg, rendered, out_root=tmp_path)
+    log = [json.loads(line) for line in (rendered / f"{arch}.log.jsonl").read_text().splitlines()]
+    # the dense (token-label) loss is the quick learner: which cells hold the object
+    assert log[-1]["token_loss"] < 0.8 * log[0]["token_loss"]
+    model = load_model(str(out), device="cpu")  # through the same path as the bundled models
+    assert model.labels == SHAPE_CLASSES and model.family == ("vit" if arch == "vit" else "cnn")
+    assert not any(k.startswith("dense") for k in model.network.state_dict())  # aux head dropped
+    card = json.loads((out / "vitdemo.json").read_text())
+    assert card["status"] == "in-training" and "Token labelling" in card["training"]["recipe"]
+    assert len(predict(model, [Image.new("RGB", (224, 224), "white")], top_k=3)[0]) == 3
+
+
+def test_a_second_invocation_resumes_where_the_first_stopped(rendered, tmp_path, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("images.npy", "labels.npy", "cover.npy", "rendered.json"):
+        (work / name).symlink_to(rendered / name)
+    recipe.train(_config("resnet", steps=5), work, out_root=tmp_path)
+    first = torch.load(work / "resnet.ckpt.pt", weights_only=True)
+    assert first["step"] == 5
+    recipe.train(_config("resnet", steps=10), work, out_root=tmp_path)
+    assert "resumed resnet at step 5" in capsys.readouterr().out
+    steps = [json.loads(line)["step"] for line in (work / "resnet.log.jsonl").read_text().splitlines()]
+    assert steps == [5, 10]
