@@ -17,7 +17,9 @@ from vitdemo.data.shapes import SHAPE_CLASSES
 _COLOURS = [(220, 40, 40), (30, 90, 200), (20, 140, 60), (240, 170, 0), (120, 50, 160), (20, 20, 20)]
 
 
-def _polygon(name: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+def _outlines(name: str, cx: float, cy: float, r: float, angle: float) -> list[list[tuple[float, float]]]:
+    """The polygons that make up `name` (the cross is two bars, as a hand would draw it)."""
+
     def ring(n: int, radius: float, phase: float) -> list[tuple[float, float]]:
         return [
             (
@@ -28,32 +30,21 @@ def _polygon(name: str, cx: float, cy: float, r: float, angle: float) -> list[tu
         ]
 
     if name == "square":
-        return ring(4, r, math.pi / 4)
+        return [ring(4, r, math.pi / 4)]
     if name == "triangle":
-        return ring(3, r, -math.pi / 2)
+        return [ring(3, r, -math.pi / 2)]
     if name == "hexagon":
-        return ring(6, r, 0)
+        return [ring(6, r, 0)]
     if name == "star":
         outer, inner = ring(5, r, -math.pi / 2), ring(5, r * 0.42, -math.pi / 2 + math.pi / 5)
-        return [p for pair in zip(outer, inner, strict=True) for p in pair]
-    # cross: plus sign, arm half-width 0.3 r
-    w = 0.3
-    unit = [
-        (w, -1),
-        (w, -w),
-        (1, -w),
-        (1, w),
-        (w, w),
-        (w, 1),
-        (-w, 1),
-        (-w, w),
-        (-1, w),
-        (-1, -w),
-        (-w, -w),
-        (-w, -1),
-    ]
+        return [[p for pair in zip(outer, inner, strict=True) for p in pair]]
+    # cross: a horizontal and a vertical bar, each 2r long and 0.6r thick, turned together
     c, s = math.cos(angle), math.sin(angle)
-    return [(cx + r * (x * c - y * s), cy + r * (x * s + y * c)) for x, y in unit]
+    bars = []
+    for half_w, half_h in ((1.0, 0.3), (0.3, 1.0)):
+        corners = [(-half_w, -half_h), (half_w, -half_h), (half_w, half_h), (-half_w, half_h)]
+        bars.append([(cx + r * (x * c - y * s), cy + r * (x * s + y * c)) for x, y in corners])
+    return bars
 
 
 def draw_shape(name: str, variant: int, size: int = 224) -> tuple[Image.Image, np.ndarray]:
@@ -72,10 +63,10 @@ def draw_shape(name: str, variant: int, size: int = 224) -> tuple[Image.Image, n
         ImageDraw.Draw(img).ellipse(box, fill=colour)
         ImageDraw.Draw(mask).ellipse(box, fill=255)
     else:
-        pts = _polygon(name, cx, cy, r, rng.uniform(-0.3, 0.3))
-        pts = [(x + rng.normal(0, r * 0.02), y + rng.normal(0, r * 0.02)) for x, y in pts]  # a hand's wobble
-        ImageDraw.Draw(img).polygon(pts, fill=colour)
-        ImageDraw.Draw(mask).polygon(pts, fill=255)
+        for pts in _outlines(name, cx, cy, r, rng.uniform(-0.3, 0.3)):
+            pts = [(x + rng.normal(0, r * 0.02), y + rng.normal(0, r * 0.02)) for x, y in pts]  # a hand's wobble
+            ImageDraw.Draw(img).polygon(pts, fill=colour)
+            ImageDraw.Draw(mask).polygon(pts, fill=255)
     return img, np.asarray(mask) > 0
 
 

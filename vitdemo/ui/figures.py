@@ -80,6 +80,45 @@ def _cell_px(
     return float(min(max_cell, max_width / (cols * (w + 1)), max_height / (rows * (h + 1))))
 
 
+def _mosaic_layout(
+    fig: go.Figure,
+    tile_shape: tuple[int, int],
+    px: float,
+    margin: dict,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    **axis_extras: dict,
+) -> None:
+    """Size, ticks and square cells for a `tile_mosaic` heatmap (one tick label per tile row/column).
+
+    `axis_extras` holds `xaxis`/`yaxis` additions (titles, tick side).
+    """
+    gh, gw = tile_shape
+    rows, cols = len(row_labels), len(col_labels)
+    axis = dict(showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(
+        # An explicit size (drawn with width="content"): the colour bar stays next to the tiles.
+        width=int(cols * (gw + 1) * px) + margin["l"] + margin["r"] + 90,
+        height=int(rows * (gh + 1) * px) + margin["t"] + margin["b"],
+        margin=margin,
+        xaxis=dict(
+            tickvals=[c * (gw + 1) + (gw - 1) / 2 for c in range(cols)],
+            ticktext=list(col_labels),
+            **axis,
+            **axis_extras.get("xaxis", {}),
+        ),
+        yaxis=dict(
+            tickvals=[r * (gh + 1) + (gh - 1) / 2 for r in range(rows)],
+            ticktext=list(row_labels),
+            autorange="reversed",
+            scaleanchor="x",
+            **axis,
+            **axis_extras.get("yaxis", {}),
+        ),
+        plot_bgcolor="white",
+    )
+
+
 def attention_grid_figure(
     tiles: np.ndarray,
     *,
@@ -122,31 +161,14 @@ def attention_grid_figure(
             colorbar=dict(title=dict(text="scaled" if scaled else "attention", side="right"), thickness=12),
         )
     )
-    px = _cell_px(layers, heads, gh, gw, max_width, max_height)
-    margin = dict(l=70, r=10, t=40, b=10)
-    fig.update_layout(
-        # An explicit size (drawn with width="content"): the colour bar stays next to the tiles.
-        width=int(heads * (gw + 1) * px) + margin["l"] + margin["r"] + 90,
-        height=int(layers * (gh + 1) * px) + margin["t"] + margin["b"],
-        margin=margin,
-        xaxis=dict(
-            tickvals=[h * (gw + 1) + (gw - 1) / 2 for h in range(heads)],
-            ticktext=[f"head {h + 1}" for h in range(heads)],
-            side="top",
-            showgrid=False,
-            zeroline=False,
-            constrain="domain",
-        ),
-        yaxis=dict(
-            tickvals=[layer * (gh + 1) + (gh - 1) / 2 for layer in range(layers)],
-            ticktext=[f"layer {layer + 1}" for layer in range(layers)],
-            autorange="reversed",
-            showgrid=False,
-            zeroline=False,
-            scaleanchor="x",
-            constrain="domain",
-        ),
-        plot_bgcolor="white",
+    _mosaic_layout(
+        fig,
+        (gh, gw),
+        _cell_px(layers, heads, gh, gw, max_width, max_height),
+        dict(l=70, r=10, t=40, b=10),
+        row_labels=[f"layer {layer + 1}" for layer in range(layers)],
+        col_labels=[f"head {h + 1}" for h in range(heads)],
+        xaxis={"side": "top"},
     )
     if selected is not None:
         layer, head = selected
@@ -183,30 +205,15 @@ def position_similarity_figure(similarity: np.ndarray, *, max_width: int = 640) 
             colorbar=dict(title=dict(text="cosine", side="right"), thickness=12),
         )
     )
-    margin = dict(l=60, r=10, t=30, b=50)
-    fig.update_layout(
-        width=int(gw * (gw + 1) * px) + margin["l"] + margin["r"] + 90,
-        height=int(gh * (gh + 1) * px) + margin["t"] + margin["b"],
-        margin=margin,
-        xaxis=dict(
-            tickvals=[c * (gw + 1) + (gw - 1) / 2 for c in range(gw)],
-            ticktext=[str(c + 1) for c in range(gw)],
-            title="patch column",
-            showgrid=False,
-            zeroline=False,
-            constrain="domain",
-        ),
-        yaxis=dict(
-            tickvals=[r * (gh + 1) + (gh - 1) / 2 for r in range(gh)],
-            ticktext=[str(r + 1) for r in range(gh)],
-            title="patch row",
-            autorange="reversed",
-            showgrid=False,
-            zeroline=False,
-            scaleanchor="x",
-            constrain="domain",
-        ),
-        plot_bgcolor="white",
+    _mosaic_layout(
+        fig,
+        (gh, gw),
+        px,
+        dict(l=60, r=10, t=30, b=50),
+        row_labels=[str(r + 1) for r in range(gh)],
+        col_labels=[str(c + 1) for c in range(gw)],
+        xaxis={"title": "patch column"},
+        yaxis={"title": "patch row"},
     )
     return fig
 
