@@ -64,7 +64,9 @@ def draw_shape(name: str, variant: int, size: int = 224) -> tuple[Image.Image, n
         ImageDraw.Draw(mask).ellipse(box, fill=255)
     else:
         for pts in _outlines(name, cx, cy, r, rng.uniform(-0.3, 0.3)):
-            pts = [(x + rng.normal(0, r * 0.02), y + rng.normal(0, r * 0.02)) for x, y in pts]  # a hand's wobble
+            pts = [
+                (x + rng.normal(0, r * 0.02), y + rng.normal(0, r * 0.02)) for x, y in pts
+            ]  # a hand's wobble
             ImageDraw.Draw(img).polygon(pts, fill=colour)
             ImageDraw.Draw(mask).polygon(pts, fill=255)
     return img, np.asarray(mask) > 0
