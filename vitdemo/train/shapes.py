@@ -33,6 +33,7 @@ Recipe (why each piece is there — from-scratch training on 2 CPU cores is slow
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -112,12 +113,14 @@ class TrainConfig:
     stop_at: int = 0  # end this invocation at this step although the schedule runs to `steps` (0: don't)
     checkpoint_every: int = 100
     val_size: int = 240  # validation images scored at every checkpoint
+    train_images: int = 0  # sample from the first N pre-rendered images only (0: all of them)
     extra: dict = field(default_factory=dict)
 
 
 # The stages that made the bundled weights, in order: `train --arch X` with no other flags runs
 # them all (resuming inside whichever stage the checkpoint has reached), `all` runs both models and
 # evaluates them. A stage is one schedule (warm-up, then cosine to `steps`); `stop_at` ends it early.
+# The ResNet's stages sampled the first 18,000 images (the set had no more then).
 RECIPES: dict[str, list[dict]] = {
     "vit": [
         # 1. 112 px (7×7 tokens, ~4× cheaper per image than 224), easy images for the first 10 %
@@ -129,6 +132,7 @@ RECIPES: dict[str, list[dict]] = {
             "curriculum_frac": 0.1,
             "train_size": 112,
             "checkpoint_every": 200,
+            "train_images": 18000,  # the first three stages had an 18,000-image set
         },
         # 2. re-warmed, half the class loss from demo-resnet's soft predictions; 224 px from step 4992
         {
@@ -140,6 +144,7 @@ RECIPES: dict[str, list[dict]] = {
             "full_size_frac": 0.22,
             "distill_weight": 0.5,
             "checkpoint_every": 200,
+            "train_images": 18000,
         },
         # 3. 224 px throughout, re-warmed to a lower peak
         {
@@ -150,19 +155,62 @@ RECIPES: dict[str, list[dict]] = {
             "train_size": 224,
             "distill_weight": 0.3,
             "checkpoint_every": 200,
+            "train_images": 18000,
         },
-    ],
-    "resnet": [
-        # 96 px for 75 % of the steps, then 224 px; easy images for the first 10 %
+        # 4. twice the images (the training set fit almost perfectly at 18,000), 224 px, re-warmed
         {
-            "steps": 2000,
-            "lr": 1e-3,
-            "warmup_steps": 150,
-            "curriculum_frac": 0.1,
-            "train_size": 96,
-            "full_size_frac": 0.25,
+            "steps": 9600,
+            "lr": 2e-4,
+            "warmup_steps": 8100,
+            "curriculum_frac": 0.0,
+            "train_size": 224,
+            "distill_weight": 0.3,
             "checkpoint_every": 200,
         },
+    ],
+    # The ResNet's stages as recorded in its card (an earlier session; the warm-up length of the
+    # re-warmed stages was not recorded, so these reproduce the recipe, not bit-identical weights).
+    "resnet": [
+        # 1-2. easy images first, 224 px for 100 steps then 128 px
+        {
+            "steps": 1200,
+            "stop_at": 100,
+            "lr": 1e-3,
+            "warmup_steps": 150,
+            "curriculum_frac": 0.15,
+            "train_images": 18000,
+        },
+        {
+            "steps": 1200,
+            "stop_at": 700,
+            "lr": 1e-3,
+            "warmup_steps": 150,
+            "curriculum_frac": 0.15,
+            "train_size": 128,
+            "train_images": 18000,
+        },
+        # 3-4. 96 px, a longer schedule
+        {
+            "steps": 2400,
+            "stop_at": 1000,
+            "lr": 1e-3,
+            "warmup_steps": 150,
+            "curriculum_frac": 0.3,
+            "train_size": 96,
+            "train_images": 18000,
+        },
+        {
+            "steps": 4000,
+            "stop_at": 2500,
+            "lr": 1e-3,
+            "warmup_steps": 150,
+            "curriculum_frac": 0.0,
+            "train_size": 96,
+            "train_images": 18000,
+        },
+        # 5-6. 224 px, re-warmed twice to lower peaks
+        {"steps": 3000, "lr": 4e-4, "warmup_steps": 2550, "curriculum_frac": 0.0, "train_images": 18000},
+        {"steps": 3400, "lr": 1.5e-4, "warmup_steps": 3050, "curriculum_frac": 0.0, "train_images": 18000},
     ],
 }
 
@@ -178,7 +226,7 @@ def recipe_stages(arch: str, **flags) -> list[TrainConfig]:
 # ---------------------------------------------------------------------------------------------
 # Data: render once, then sample with free symmetry augmentation
 # ---------------------------------------------------------------------------------------------
-EASY, FULL = 4000, 14000  # images in the two parts of the pre-rendered training set
+EASY, FULL = 4000, 32000  # images in the two parts of the pre-rendered training set
 CHUNK = 200
 
 
@@ -227,17 +275,24 @@ def teacher_logits(work_dir: Path, teacher: str) -> np.ndarray:
     The class of a shape does not change under the flips and turns used as augmentation, so one
     forward pass per image serves all eight views (distillation then costs no training time).
     """
-    path = work_dir / f"teacher-{teacher.replace('/', '_').replace(':', '_')}.npy"
-    if path.exists():
-        return np.load(path)
     from vitdemo.models import load_model
 
     model = load_model(teacher, device="cpu")
+    # Keyed by the teacher's weights: a retrained teacher never reuses stale logits.
+    digest = hashlib.sha256()
+    for tensor in model.network.state_dict().values():
+        digest.update(tensor.cpu().numpy().tobytes())
+    name = teacher.replace("/", "_").replace(":", "_")
+    path = work_dir / f"teacher-{name}-{digest.hexdigest()[:12]}.npy"
     images = np.load(work_dir / "images.npy", mmap_mode="r")
+    done = np.load(path) if path.exists() else np.zeros((0, len(SHAPE_CLASSES)), np.float32)
+    if len(done) == len(images):
+        return done
     out = np.zeros((len(images), len(SHAPE_CLASSES)), np.float32)
+    out[: len(done)] = done  # a set rendered with more images keeps its first images: extend only
     p = model.preprocessing
     prep = {"mean": p.mean, "std": p.std}
-    for i in range(0, len(images), 100):
+    for i in range(len(done), len(images), 100):
         x = normalise(torch.from_numpy(np.array(images[i : i + 100])).permute(0, 3, 1, 2), prep)
         out[i : i + 100] = model.network(x).float().numpy()
     np.save(path, out)
@@ -261,8 +316,8 @@ class TrainingSet:
         self.cover = np.load(work_dir / "cover.npy").astype(np.float32)
         self.easy = json.loads((work_dir / "rendered.json").read_text())["easy"]
 
-    def batch(self, rng: np.random.Generator, size: int, easy_only: bool):
-        high = self.easy if easy_only else len(self.labels)
+    def batch(self, rng: np.random.Generator, size: int, easy_only: bool, limit: int = 0):
+        high = self.easy if easy_only else min(limit or len(self.labels), len(self.labels))
         idx = np.sort(rng.choice(high, size, replace=False))
         x = torch.from_numpy(np.ascontiguousarray(self.images[idx])).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
         cover = torch.from_numpy(self.cover[idx])  # (B, G, G)
@@ -394,7 +449,9 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
     end = cfg.stop_at or cfg.steps
     while step < end:
         model.train()
-        x, y, cover, idx = data.batch(rng, cfg.batch_size, easy_only=step < cfg.curriculum_frac * cfg.steps)
+        x, y, cover, idx = data.batch(
+            rng, cfg.batch_size, easy_only=step < cfg.curriculum_frac * cfg.steps, limit=cfg.train_images
+        )
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         x, y, cover = x.to(device), y.to(device), cover.to(device)
@@ -542,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("render", help="pre-render the training set")
     r.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    r.add_argument("--full", type=int, default=FULL, help=f"cluttered images (default {FULL})")
     t = sub.add_parser("train", help="train (or resume) one demo model and export it")
     t.add_argument("--arch", choices=sorted(ARCHS), required=True)
     t.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
@@ -560,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"model": ARCHS[arch]["name"], **evaluate_bundled(arch, args.n_test)}))
         return 0
     if args.cmd == "render":
-        render_training_set(args.work_dir)
+        render_training_set(args.work_dir, full=args.full)
         return 0
     t0 = time.time()
     if not (args.work_dir / "rendered.json").exists():
