@@ -167,6 +167,16 @@ RECIPES: dict[str, list[dict]] = {
             "distill_weight": 0.3,
             "checkpoint_every": 200,
         },
+        # 5. the same, re-warmed once more to a lower peak (test top-1 97.0 % → 97.8 %)
+        {
+            "steps": 10400,
+            "lr": 1.5e-4,
+            "warmup_steps": 9700,
+            "curriculum_frac": 0.0,
+            "train_size": 224,
+            "distill_weight": 0.3,
+            "checkpoint_every": 200,
+        },
     ],
     # The ResNet's stages as recorded in its card (an earlier session; the warm-up length of the
     # re-warmed stages was not recorded, so these reproduce the recipe, not bit-identical weights).
@@ -421,6 +431,7 @@ def accuracy(
 # Training loop (resumable)
 # ---------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Path:
+    started = time.time()  # the history's minutes include setup (teacher logits too)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     spec = ARCHS[cfg.arch]
@@ -492,7 +503,7 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
                 else None
             )
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt_path)
-            record_history(work_dir, cfg, first_step, step, t0, device.type)
+            record_history(work_dir, cfg, first_step, step, started, device.type)
             with log_path.open("a") as f:
                 f.write(
                     json.dumps(
