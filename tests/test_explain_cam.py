@@ -32,15 +32,21 @@ def library_map(cam_class, network, layer, x, target, reshape=None, **attrs) -> 
         return min_max(cam(x, [ClassifierOutputTarget(target)])[0])
 
 
+def assert_maps_equal_library(result, model, image, layer, names, reshape=None) -> None:
+    """Each of `names` in `result` equals pytorch-grad-cam's own map for `layer` and the explained class."""
+    x = input_tensor(model, image)
+    for name in names:
+        assert (result.raw_maps[name] > 0).sum() >= 4, f"{name} is degenerate: the comparison would be empty"
+        expected = library_map(LIBRARY[name], model.network, layer, x, result.target.index, reshape)
+        np.testing.assert_allclose(result.maps[name], expected, atol=2e-4, err_msg=name)
+
+
 def test_resnet_cam_family_equals_direct_library_calls():
     model = small_resnet(size=128)
     image = random_image(11, (128, 128))
     result = explain(model, image, target=2, methods=list(LIBRARY))
-    x = input_tensor(model, image)
-    for name, cam_class in LIBRARY.items():
-        assert (result.raw_maps[name] > 0).sum() >= 4, f"{name} is degenerate: the comparison would be empty"
-        expected = library_map(cam_class, model.network, model.network.layer4[-1], x, 2)
-        np.testing.assert_allclose(result.maps[name], expected, atol=2e-4, err_msg=name)
+    assert result.target.index == 2
+    assert_maps_equal_library(result, model, image, model.network.layer4[-1], LIBRARY)
     assert result.raw_maps["gradcam"].shape == (4, 4)  # layer4's resolution for a 128-px input
 
 
@@ -61,12 +67,9 @@ def test_timm_vit_gradcam_equals_direct_library_call(kwargs):
     model = timm_vit(img_size=(32, 48), **kwargs)
     image = random_image(13)
     result = explain(model, image, target=4, methods=["gradcam", "layercam"])
-    x = input_tensor(model, image)
-    reshape = vit_reshape_transform(model.geometry)
-    for name in ("gradcam", "layercam"):
-        assert (result.raw_maps[name] > 0).sum() >= 4, f"{name} is degenerate: the comparison would be empty"
-        expected = library_map(LIBRARY[name], model.network, model.network.blocks[-1].norm1, x, 4, reshape)
-        np.testing.assert_allclose(result.maps[name], expected, atol=2e-4, err_msg=name)
+    assert result.target.index == 4
+    layer, reshape = model.network.blocks[-1].norm1, vit_reshape_transform(model.geometry)
+    assert_maps_equal_library(result, model, image, layer, ("gradcam", "layercam"), reshape)
     assert result.raw_maps["gradcam"].shape == (4, 6)
 
 
@@ -136,11 +139,8 @@ def test_resnet_earlier_stage_equals_direct_library_calls_with_one_pass():
     assert recorder.forwards == dict.fromkeys(stages, 1)  # one forward pass serves every map
     # The gradient runs back through the later stages to layer2's output, never into the earlier ones.
     assert recorder.backwards == {"layer1": 0, "layer2": 0, "layer3": 1, "layer4": 1}
-    x = input_tensor(model, image)
-    for name, cam_class in LIBRARY.items():
-        assert (result.raw_maps[name] > 0).sum() >= 4, f"{name} is degenerate: the comparison would be empty"
-        expected = library_map(cam_class, model.network, model.network.layer2[-1], x, 2)
-        np.testing.assert_allclose(result.maps[name], expected, atol=2e-4, err_msg=name)
+    assert result.target.index == 2
+    assert_maps_equal_library(result, model, image, model.network.layer2[-1], LIBRARY)
     assert result.raw_maps["gradcam"].shape == (16, 16)  # layer2's resolution for a 128-px input
     default = explain(model, image, target=2, methods=["gradcam"])
     assert default.cam_layer == "layer4" and default.raw_maps["gradcam"].shape == (4, 4)
@@ -151,13 +151,9 @@ def test_timm_vit_earlier_block_equals_direct_library_call():
     assert cam_layers(model) == ["block:0", "block:1", "block:2"]
     image = random_image(17)
     result = explain(model, image, target=3, methods=["gradcam", "layercam", "eigencam"], cam_layer="block:1")
-    assert result.cam_layer == "block:1"
-    x = input_tensor(model, image)
-    reshape = vit_reshape_transform(model.geometry)
-    for name in ("gradcam", "layercam", "eigencam"):
-        assert (result.raw_maps[name] > 0).sum() >= 4, f"{name} is degenerate: the comparison would be empty"
-        expected = library_map(LIBRARY[name], model.network, model.network.blocks[1].norm1, x, 3, reshape)
-        np.testing.assert_allclose(result.maps[name], expected, atol=2e-4, err_msg=name)
+    assert result.cam_layer == "block:1" and result.target.index == 3
+    layer, reshape = model.network.blocks[1].norm1, vit_reshape_transform(model.geometry)
+    assert_maps_equal_library(result, model, image, layer, ("gradcam", "layercam", "eigencam"), reshape)
     last = explain(model, image, target=3, methods=["gradcam"], cam_layer="block:-1")
     assert last.cam_layer == "block:2"
     assert not np.allclose(last.maps["gradcam"], result.maps["gradcam"])  # another layer, another map

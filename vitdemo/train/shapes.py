@@ -300,11 +300,10 @@ def teacher_logits(work_dir: Path, teacher: str) -> np.ndarray:
         return done
     out = np.zeros((len(images), len(SHAPE_CLASSES)), np.float32)
     out[: len(done)] = done  # a set rendered with more images keeps its first images: extend only
-    p = model.preprocessing
-    prep = {"mean": p.mean, "std": p.std}
+    prep = model.preprocessing.to_dict()
     for i in range(len(done), len(images), 100):
         x = normalise(torch.from_numpy(np.array(images[i : i + 100])).permute(0, 3, 1, 2), prep)
-        out[i : i + 100] = model.network(x).float().numpy()
+        out[i : i + 100] = model.logits(x).float().numpy()
     np.save(path, out)
     return out
 
@@ -336,6 +335,11 @@ class TrainingSet:
         if flip:
             x, cover = x.flip(3), cover.flip(2)
         return x, torch.from_numpy(self.labels[idx]), cover, idx
+
+
+def resize_batch(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The batch at `size` px, as progressive resizing trains (and validates) it."""
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
 def normalise(x_uint8: torch.Tensor, preprocessing: dict) -> torch.Tensor:
@@ -421,7 +425,7 @@ def accuracy(
     for i in range(0, len(images), 60):
         x = normalise(torch.from_numpy(images[i : i + 60]).permute(0, 3, 1, 2), preprocessing)
         if size != IMAGE_SIZE:
-            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            x = resize_batch(x, size)
         predicted = net(x.to(next(net.parameters()).device)).argmax(1).cpu().numpy()
         correct += int((predicted == labels[i : i + 60]).sum())
     return correct / len(images)
@@ -442,7 +446,6 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
         else ("cpu" if cfg.device == "auto" else cfg.device)
     )
     model = TokenLabelled(cfg.arch).to(device)
-    teacher = teacher_logits(work_dir, cfg.distill_teacher) if cfg.distill_weight > 0 else None
     # bf16 autocast on a GPU (a lent one trains these in minutes); plain fp32 on the CPU.
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -458,6 +461,8 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
     rng = np.random.default_rng([cfg.seed, step])
     t0, seen, first_step = time.time(), 0, step
     end = cfg.stop_at or cfg.steps
+    # Only a stage that still has steps to run needs the teacher (replayed stages skip it).
+    teacher = teacher_logits(work_dir, cfg.distill_teacher) if cfg.distill_weight > 0 and step < end else None
     while step < end:
         model.train()
         x, y, cover, idx = data.batch(
@@ -471,7 +476,7 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
         if low_res:
             # Progressive resizing (fast.ai, FixRes, FlexiViT): the model learns shapes at low
             # resolution for a fraction of the cost, then adapts to the full size at the end.
-            x = F.interpolate(x, size=cfg.train_size, mode="bilinear", antialias=True, align_corners=False)
+            x = resize_batch(x, cfg.train_size)
         with autocast:
             logits, dense = model(x)
         cls_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
@@ -521,6 +526,13 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
             at_low = f" ({val_low:.3f} at {cfg.train_size} px)" if val_low is not None else ""
             print(f"{cfg.arch} step {step}: val acc {val_acc:.3f}{at_low} (checkpoint saved)", flush=True)
     return export(model, cfg, work_dir, out_root)
+
+
+def train_stages(stages: list[TrainConfig], work_dir: Path) -> Path:
+    """Run (or resume, or skip when done) each stage in order; the model directory of the last."""
+    for cfg in stages:
+        out = train(cfg, work_dir)
+    return out
 
 
 def record_history(
@@ -636,17 +648,13 @@ def main(argv: list[str] | None = None) -> int:
         render_training_set(args.work_dir)
     if args.cmd == "all":
         for arch in ("resnet", "vit"):  # the ResNet first: it is the ViT's distillation teacher
-            for cfg in recipe_stages(arch):
-                out = train(cfg, args.work_dir)
-            print(f"exported {out}", flush=True)
+            print(f"exported {train_stages(recipe_stages(arch), args.work_dir)}", flush=True)
         for arch in ("vit", "resnet"):
             print(json.dumps({"model": ARCHS[arch]["name"], **evaluate_bundled(arch, args.n_test)}))
         print(f"all done in {(time.time() - t0) / 60:.1f} min")
         return 0
     overrides = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    for cfg in recipe_stages(**overrides):
-        out = train(cfg, args.work_dir)
-    print(f"exported {out}")
+    print(f"exported {train_stages(recipe_stages(**overrides), args.work_dir)}")
     return 0
 
 
