@@ -63,11 +63,17 @@ def test_training_lowers_the_loss_and_exports_a_plain_model(rendered, tmp_path, 
     assert len(predict(model, [Image.new("RGB", (224, 224), "white")], top_k=3)[0]) == 3
 
 
-def test_a_second_invocation_resumes_where_the_first_stopped(rendered, tmp_path, capsys):
+def _fresh_work_dir(rendered, tmp_path):
+    """The shared rendered images in a work directory of its own (no checkpoints to resume)."""
     work = tmp_path / "work"
     work.mkdir()
     for name in ("images.npy", "labels.npy", "cover.npy", "rendered.json"):
         (work / name).symlink_to(rendered / name)
+    return work
+
+
+def test_a_second_invocation_resumes_where_the_first_stopped(rendered, tmp_path, capsys):
+    work = _fresh_work_dir(rendered, tmp_path)
     recipe.train(_config("resnet", steps=5), work, out_root=tmp_path)
     first = torch.load(work / "resnet.ckpt.pt", weights_only=True)
     assert first["step"] == 5
@@ -79,3 +85,19 @@ def test_a_second_invocation_resumes_where_the_first_stopped(rendered, tmp_path,
     card = json.loads((tmp_path / "demo-resnet" / "vitdemo.json").read_text())
     assert [h["steps"] for h in card["training"]["history"]] == [[0, 5], [5, 10]]
     assert card["training"]["images_seen"] == 80
+
+
+def test_vit_stem_is_the_trained_resnets_stages_and_stays_frozen(rendered, tmp_path):
+    """The hybrid ViT reads pixels through demo-resnet's conv1..layer3: copied exactly, never trained."""
+    work = _fresh_work_dir(rendered, tmp_path)
+    out = recipe.train(_config("vit", steps=4, lr=1e-2, stem_from="demo-resnet"), work, out_root=tmp_path)
+    vit = load_model(str(out), device="cpu").network
+    resnet = load_model("demo-resnet", device="cpu").network.state_dict()
+    stem = vit.patch_embed.backbone.state_dict()
+    assert {k.split(".")[0] for k in stem} == {"conv1", "bn1", "layer1", "layer2", "layer3"}
+    for key, value in stem.items():  # weights and batch-norm statistics alike
+        torch.testing.assert_close(value, resnet[key], msg=key)
+    # ... while the transformer did learn: it moved away from its initialisation (same seed as train())
+    torch.manual_seed(0)
+    fresh = recipe.TokenLabelled("vit").net.state_dict()
+    assert not torch.equal(vit.state_dict()["blocks.0.attn.qkv.weight"], fresh["blocks.0.attn.qkv.weight"])

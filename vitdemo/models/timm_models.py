@@ -30,7 +30,7 @@ SUPPORTED_TIMM_MODULES: dict[str, Family] = {
     "timm.models.deit": "vit",
     "timm.models.vision_transformer_hybrid": "vit",
     "timm.models.resnet": "cnn",
-    "vitdemo.models.architectures": "vit",  # our conv-stem ViT (the demo-vit), registered with timm
+    "vitdemo.models.architectures": "vit",  # our small ViTs (demo-vit is the hybrid one), registered with timm
 }
 RANDOM_INIT_SEED = 0  # untrained weights are the same on every load: a class can compare screens
 _INIT_LOCK = threading.Lock()

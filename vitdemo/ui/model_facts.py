@@ -55,6 +55,8 @@ def model_facts(model: LoadedModel) -> list[tuple[str, str]]:
     if layout:
         facts.append(("Tokens", layout))
     card = model.card if isinstance(model.card, dict) else {}
+    if isinstance(card.get("description"), str):  # a bundled or fine-tuned model's own words
+        facts.insert(1, ("What it is", card["description"]))
     if card.get("status") in STATUS_TEXT:
         facts.append(("Status", STATUS_TEXT[card["status"]]))
     metrics = card.get("metrics")
