@@ -44,10 +44,9 @@ def vit_hybrid_tiny_r18s16_224(pretrained: bool = False, **kwargs) -> VisionTran
         in_chans=kwargs.get("in_chans", 3),
         **DEMO_RESNET_KWARGS,
     )
-    args = {"embed_dim": backbone.feature_info.channels()[-1], "depth": 6, "num_heads": 4, **kwargs}
-    embed_layer = partial(
-        HybridEmbed, backbone=backbone, proj=args["embed_dim"] != backbone.feature_info.channels()[-1]
-    )
+    width = backbone.feature_info.channels()[-1]
+    args = {"embed_dim": width, "depth": 6, "num_heads": 4, **kwargs}
+    embed_layer = partial(HybridEmbed, backbone=backbone, proj=args["embed_dim"] != width)
     model = VisionTransformer(embed_layer=embed_layer, patch_size=1, **args)
     model.pretrained_cfg = model.default_cfg = {
         "input_size": (3, 224, 224),

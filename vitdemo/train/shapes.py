@@ -48,6 +48,7 @@ import numpy as np
 import timm
 import torch
 import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from vitdemo.data.shapes import IMAGE_SIZE, SHAPE_CLASSES, SPLIT_SEEDS, render_batch
 from vitdemo.models.architectures import DEMO_RESNET_KWARGS, HYBRID_VIT
@@ -61,8 +62,8 @@ GRID = 14  # token-label grid: one cell per ViT patch (16 px); the ResNet uses 7
 # Both models read pixels through the same ResNet stages (the ViT's stem is the ResNet's stages 1-3).
 PREPROCESSING = {
     "input_size": [IMAGE_SIZE, IMAGE_SIZE],
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
+    "mean": list(IMAGENET_DEFAULT_MEAN),
+    "std": list(IMAGENET_DEFAULT_STD),
     "interpolation": "bilinear",
     "crop_pct": 1.0,
     "crop_mode": "squash",
