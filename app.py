@@ -29,6 +29,7 @@ page = st.navigation(
         st.Page("app_pages/3_Grad-CAM.py", title="Grad-CAM", icon=":material/local_fire_department:"),
         st.Page("app_pages/4_Compare.py", title="Compare", icon=":material/compare:"),
         st.Page("app_pages/5_Fine-tune.py", title="Fine-tune", icon=":material/model_training:"),
+        st.Page("app_pages/7_Inside_the_ViT.py", title="Inside the ViT", icon=":material/biotech:"),
         st.Page("app_pages/6_Models_and_about.py", title="Models & about", icon=":material/info:"),
     ]
 )
