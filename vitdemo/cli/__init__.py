@@ -23,7 +23,7 @@ from vitdemo.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_USAGE, UsageE
 from vitdemo.errors import ModelSpecError, VitdemoError, one_line
 
 # Module names under vitdemo.cli, in the order `--help` lists them.
-SUBCOMMANDS = ("predict", "explain", "models", "shapes", "finetune")
+SUBCOMMANDS = ("predict", "explain", "inside", "models", "shapes", "finetune")
 
 
 def build_parser() -> argparse.ArgumentParser:
