@@ -143,10 +143,10 @@ def logit_lens_figure(probs: np.ndarray, labels: Sequence[str]) -> go.Figure:
         )
     )
     fig.update_layout(
-        height=80 + 26 * len(layers),
-        margin=dict(l=8, r=8, t=8, b=8),
-        yaxis=dict(autorange="reversed", fixedrange=True),
-        xaxis=dict(side="top", fixedrange=True),
+        height=110 + 26 * len(layers),
+        margin=dict(l=70, r=8, t=60, b=8),
+        yaxis=dict(autorange="reversed", fixedrange=True, automargin=True),
+        xaxis=dict(side="top", fixedrange=True, automargin=True, tickangle=-30),
     )
     return fig
 
