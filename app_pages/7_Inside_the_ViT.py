@@ -48,7 +48,9 @@ def show_filters(model) -> None:
     filters = first_layer_filters(model)
     kh, kw = filters.filters.shape[1:3]
     st.markdown(
-        FILTER_TEXTS[filters.kind].format(layer=filters.layer, kh=kh, kw=kw, stride=filters.stride[0])
+        FILTER_TEXTS["cnn" if model.family == "cnn" else filters.kind].format(
+            layer=filters.layer, kh=kh, kw=kw, stride=filters.stride[0]
+        )
     )
     st.plotly_chart(filters_figure(filters), key="inside_filters", config=PLOTLY_CONFIG, theme=None)
     if filters.explained is not None:

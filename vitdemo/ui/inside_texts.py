@@ -44,6 +44,11 @@ FILTER_TEXTS = {
         "from a convolutional stem, so these are that stem's first convolution's own filters "
         "(`{layer}`, {kh}×{kw} px, stride {stride}): what sees the pixels first."
     ),
+    "cnn": (
+        "**First-layer filters** — the first convolution of this CNN (`{layer}`, {kh}×{kw} px, stride "
+        "{stride}), each filter shown as an RGB patch: what sees the pixels first. A ViT's linear patch "
+        "embedding plays the same role; its principal components look much alike."
+    ),
 }
 LENS_TEXT = (
     "**Logit lens** — the tokens after each block, sent straight through the model's own final norm "
