@@ -10,7 +10,6 @@ import torch
 
 from vitdemo.explain.analyses import (
     attention_entropy,
-    first_layer_filters,
     first_layer_ranking_first,
     logit_lens,
     max_attention_entropy,
@@ -19,7 +18,7 @@ from vitdemo.explain.analyses import (
     uniform_attention_distance,
 )
 from vitdemo.ui.cache import STANDARD_METHODS, explanation
-from vitdemo.ui.inside_cache import cached_block_outputs
+from vitdemo.ui.inside_cache import cached_block_outputs, cached_first_layer_filters
 from vitdemo.ui.inside_figures import (
     filters_figure,
     logit_lens_figure,
@@ -45,7 +44,7 @@ from vitdemo.ui.widgets import PLOTLY_CONFIG, require_images, require_models
 
 
 def show_filters(model) -> None:
-    filters = first_layer_filters(model)
+    filters = cached_first_layer_filters(model.spec)
     kh, kw = filters.filters.shape[1:3]
     st.markdown(
         FILTER_TEXTS["cnn" if model.family == "cnn" else filters.kind].format(

@@ -14,10 +14,12 @@ from PIL import Image
 
 from vitdemo.explain.analyses import (
     BlockOutputs,
+    FirstLayerFilters,
     RandomBaseline,
     SanityCheck,
     block_outputs,
     cascading_randomisation,
+    first_layer_filters,
     random_map_baseline,
 )
 from vitdemo.explain.result import ExplainResult
@@ -36,6 +38,12 @@ def _block_outputs(spec: str, digest: str, _view: np.ndarray) -> BlockOutputs:
 def cached_block_outputs(spec: str, image: DecodedImage, result: ExplainResult) -> BlockOutputs:
     """Every block's tokens for the image as the model saw it (`result.view`), cached."""
     return _block_outputs(spec, image.digest, result.view)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_first_layer_filters(spec: str) -> FirstLayerFilters:
+    """The model's first-layer patterns, computed once per model (they depend on the weights only)."""
+    return first_layer_filters(cached_model(spec))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=EXPLANATION_TTL_S)

@@ -7,8 +7,8 @@ blobs, much like a CNN's first-layer filters. A model whose tokens come from a c
 (a hybrid ViT, or a ResNet) has no such matrix; for it we show the stem's first convolution's own
 filters, labelled as such, since those are what sees the pixels.
 
-The principal components come from `torch.linalg.svd` of the centred filter matrix (PCA needs
-nothing more); signs are fixed so each component's largest entry is positive.
+The principal components come from `torch.linalg.eigh` of the centred filters' Gram matrix (PCA
+needs nothing more); signs are fixed so each component's largest entry is positive.
 """
 
 from __future__ import annotations
@@ -59,14 +59,29 @@ def principal_filter_components(weight: torch.Tensor, count: int) -> tuple[torch
     """
     flat = weight.detach().double().flatten(1)  # (filters, C·kh·kw)
     centred = flat - flat.mean(dim=0, keepdim=True)
-    _, singular, directions = torch.linalg.svd(centred, full_matrices=False)  # directions: (k, C·kh·kw)
+    variance, directions = _principal_axes(centred)  # (k,), (k, C·kh·kw), largest first
     count = min(count, directions.shape[0])
     top = directions[:count]
     peaks = top.gather(1, top.abs().argmax(dim=1, keepdim=True))  # (count, 1)
     top = top * peaks.sign()
-    variance = singular.square()
     share = variance[:count] / variance.sum().clamp_min(1e-30)
     return top.reshape(count, *weight.shape[1:]).float(), share.float()
+
+
+def _principal_axes(centred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigen-decomposition of the smaller of XᵀX and XXᵀ (float64): the principal axes, largest first.
+
+    Why not `torch.linalg.svd`: for ViT-B's 768 × 768 filter bank a float64 SVD takes ~5 s on a
+    small CPU, `eigh` of the Gram matrix ~0.5 s, with the same axes.
+    """
+    filters, dims = centred.shape
+    if dims <= filters:
+        values, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending; vectors: (dims, dims)
+        axes = vectors.T
+    else:  # fewer filters than pixels: axes = Xᵀu / ‖Xᵀu‖ from the (filters × filters) Gram matrix
+        values, vectors = torch.linalg.eigh(centred @ centred.T)
+        axes = torch.nn.functional.normalize((centred.T @ vectors).T, dim=1)
+    return values.flip(0).clamp_min(0), axes.flip(0)
 
 
 def first_layer_filters(model: LoadedModel, count: int = 28) -> FirstLayerFilters:
