@@ -157,7 +157,7 @@ def sanity_check(model, result, layer: str) -> None:
         titles = {name: method_title(name) for name in chosen}
         st.plotly_chart(sanity_check_figure(check, titles), key=f"{key}:figure", config=PLOTLY_CONFIG)
         for name in check.spearman:
-            icon = "✅" if check.passes(name) else "⚠️"
+            icon = ":material/check_circle:" if check.passes(name) else ":material/warning:"
             st.markdown(f"{icon} {check.verdict(name, titles[name])}")
         for name, reason in check.unavailable.items():
             if name in chosen:

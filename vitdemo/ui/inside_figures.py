@@ -198,25 +198,33 @@ def token_norm_profile_figure(norms: TokenNorms, prefix_names: Sequence[str]) ->
 
 def sanity_check_figure(check: SanityCheck, titles: Mapping[str, str]) -> go.Figure:
     """Spearman and SSIM of each method's map with the trained one, per cumulative randomisation step."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Spearman rank correlation", "SSIM"))
+    # Stacked, not side by side: the figure lives in one model's column of the Grad-CAM page.
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=("Spearman rank correlation", "SSIM"),
+    )
     for i, name in enumerate(check.spearman):
         colour = _colour(i)
-        for col, series in ((1, check.spearman[name]), (2, check.ssim[name])):
+        for row, series in ((1, check.spearman[name]), (2, check.ssim[name])):
             fig.add_scatter(
                 x=check.steps,
                 y=series,
                 name=titles.get(name, name),
                 legendgroup=name,
-                showlegend=col == 1,
+                showlegend=row == 1,
                 mode="lines+markers",
                 line=dict(color=colour),
-                row=1,
-                col=col,
+                row=row,
+                col=1,
             )
     fig.add_hline(y=FAIL_CORRELATION, line=dict(dash="dash", color=MUTED), row=1, col=1)
     fig.update_yaxes(range=[-1.05, 1.05])
-    fig.update_xaxes(title_text="randomised down to", tickangle=-45)
-    fig.update_layout(height=380, margin=dict(l=8, r=8, t=32, b=8), legend=dict(orientation="h", y=-0.45))
+    fig.update_xaxes(tickangle=-45)
+    fig.update_xaxes(title_text="randomised down to", row=2, col=1)
+    fig.update_layout(height=620, margin=dict(l=8, r=8, t=32, b=8), legend=dict(orientation="h", y=-0.3))
     return fig
 
 

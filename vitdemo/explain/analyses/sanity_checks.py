@@ -83,21 +83,23 @@ class SanityCheck:
         """One plain sentence: does `method` pass the check, and why."""
         name = title or method
         mean = self.mean_correlation(method)
-        head_blind = float(self.spearman[method][1]) > 0.95
+        # Unchanged after the head alone is random: the map never reads the class score.
+        head_blind = (
+            " It ignores the classifier head: the same map for every class."
+            if float(self.spearman[method][1]) > 0.95
+            else ""
+        )
         if not self.passes(method):
-            reason = (
-                " It ignores the classifier head, so it cannot tell the classes apart." if head_blind else ""
-            )
             return (
                 f"{name} fails: while the weights are destroyed layer by layer its map keeps a mean rank "
                 f"correlation of {mean:.2f} with the trained one, so it shows the image more than what "
-                f"the model learned.{reason}"
+                f"the model learned.{head_blind}"
             )
         changed = self.steps[next(i for i, rho in enumerate(self.spearman[method]) if rho < FAIL_CORRELATION)]
         stage = f"the {changed}" if changed in ("head", "embedding") else changed
         return (
             f"{name} passes: its map departs from the trained one once {stage} is "
-            f"randomised (mean rank correlation {mean:.2f} over the cascade)."
+            f"randomised (mean rank correlation {mean:.2f} over the cascade).{head_blind}"
         )
 
 
