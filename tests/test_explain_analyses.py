@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from explain_models import hf_vit, timm_vit
 
 import vitdemo
 from vitdemo.data.shapes import render_shape
@@ -209,3 +210,48 @@ def test_the_random_map_baseline_is_reproducible_and_shaped_like_the_methods_gri
     again = analyses.random_map_baseline(model, result.view, grid, result.target.index, seeds=2, steps=4)
     assert first == again and first.seeds == 2 and first.grid == tuple(grid)
     assert 0 <= first.deletion_auc <= 1 and 0 <= first.insertion_auc <= 1
+
+
+ARCHITECTURES = {
+    "hf": lambda: hf_vit(),
+    "deit-distilled": lambda: timm_vit(name="deit_tiny_distilled_patch16_224"),
+    "registers-avg-pool": lambda: timm_vit(
+        name="vit_base_patch16_reg4_gap_256", img_size=(32, 48), class_token=False, global_pool="avg"
+    ),
+}
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_the_logit_lens_reads_each_architecture_through_its_own_head(arch):
+    model = ARCHITECTURES[arch]()
+    x = torch.randn(1, 3, *model.preprocessing.input_size, generator=torch.Generator().manual_seed(1))
+    blocks = analyses.block_outputs(model, x)
+    assert blocks.tokens.shape[:2] == (2, model.geometry.num_tokens)
+    lens = analyses.logit_lens(model, blocks.tokens)
+    with torch.no_grad():
+        own = model.logits(x)[0]
+    assert torch.allclose(lens[-1], own, atol=1e-5)
+    norms = analyses.token_norms(blocks.tokens, model.geometry)
+    assert norms.patches.shape[1:] == model.geometry.grid_size
+    assert norms.prefix.shape[1] == model.geometry.num_prefix_tokens
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_the_cascade_covers_every_weight_once_and_spares_the_shared_model(arch):
+    model = ARCHITECTURES[arch]()
+    before = state_copy(model)
+    private = analyses.randomised_copy(model)
+    stages = analyses.cascade_stages(model, private.network)
+    assert stages[0].name == "head" and stages[-1].name == "embedding"
+    covered = [id(p) for stage in stages for m in stage.modules for p in m.parameters()]
+    covered += [id(p) for stage in stages for p in stage.parameters]
+    assert sorted(covered) == sorted(id(p) for p in private.network.parameters())  # all, none twice
+    for seed, stage in enumerate(stages):
+        analyses.reinitialise(stage, seed)
+    changed = [
+        name
+        for name, t in private.network.state_dict().items()
+        if t.is_floating_point() and not torch.equal(t, before[name])
+    ]
+    assert changed
+    assert all(torch.equal(t, before[name]) for name, t in model.network.state_dict().items())
