@@ -255,3 +255,17 @@ def test_the_cascade_covers_every_weight_once_and_spares_the_shared_model(arch):
     ]
     assert changed
     assert all(torch.equal(t, before[name]) for name, t in model.network.state_dict().items())
+
+
+@pytest.mark.parametrize("filters", [200, 20])  # more filters than pixels, and fewer
+def test_principal_components_of_a_filter_bank_are_its_constructed_patterns(filters):
+    generator = torch.Generator().manual_seed(filters)
+    size = 3 * 4 * 4
+    patterns = torch.linalg.qr(torch.randn(size, 2, generator=generator)).Q.T  # (2, 48) orthonormal
+    raw = torch.randn(filters, 2, generator=generator)
+    coefficients = torch.linalg.qr(raw - raw.mean(dim=0)).Q * torch.tensor([3.0, 1.0])
+    bank = (coefficients @ patterns).reshape(filters, 3, 4, 4)
+    components, share = analyses.principal_filter_components(bank, 2)
+    cosines = (components.flatten(1) @ patterns.T).abs()
+    assert torch.allclose(cosines, torch.eye(2), atol=1e-3)
+    assert share.tolist() == pytest.approx([0.9, 0.1], abs=1e-3)
