@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import torch
 
+from vitdemo.models.backends import BACKENDS, NetworkBackend
 from vitdemo.models.preprocessing import Preprocessing
 
 __all__ = ["Backend", "Family", "LoadedModel", "Preprocessing", "VitGeometry"]  # Preprocessing: re-exported
@@ -77,11 +78,14 @@ class LoadedModel:
     def device(self) -> torch.device:
         return next(self.network.parameters()).device
 
+    @property
+    def adapter(self) -> NetworkBackend:
+        """How to call this network and where its parts live (see `backends.py`)."""
+        return BACKENDS[self.backend]
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised batch → (B, num_classes) logits, whatever the backend."""
-        if self.backend == "hf":
-            return self.network(pixel_values=x).logits
-        return self.network(x)
+        return self.adapter.logits(self.network, x)
 
     def class_index(self, target: int | str) -> int:
         """Resolve a class given as index or label (case-insensitive) to its index."""
