@@ -3,7 +3,7 @@ faithfulness metrics and overlays — pure torch/numpy, no UI.
 
 `explain(model, image, ...)` is the one call most code needs; the pieces are exported too. The
 package itself is callable, so `vitdemo.explain(model, image)` and `vitdemo.explain.overlay(...)`
-both work (DESIGN.md names the function after the package).
+both work (the documented API names the function after the package; see ARCHITECTURE.md).
 """
 
 import sys

@@ -1,4 +1,4 @@
-"""The loaded-model contract every other layer relies on (see DESIGN.md).
+"""The loaded-model contract every other layer relies on (see ARCHITECTURE.md).
 
 A `LoadedModel` is shared read-only between Streamlit threads: nothing here keeps
 per-call state. Code that must temporarily change the network (hooks, grad flags)
