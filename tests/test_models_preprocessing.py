@@ -124,3 +124,18 @@ def test_hf_processor_that_does_not_fit_the_model_is_refused(tmp_path):
 
 def _hf_imagenet() -> dict:
     return {"image_mean": list(IMAGENET["mean"]), "image_std": list(IMAGENET["std"])}
+
+
+def test_explain_predict_and_the_overlay_view_all_use_the_same_input():
+    from vitdemo.explain import explain
+    from vitdemo.models import predict
+
+    model = load_model("timm:deit_tiny_patch16_224@random", device="cpu")  # crop 0.9, bicubic
+    image = PHOTOS[0]  # 500x333: the crop matters
+    result = explain(model, image, methods=["gradcam"])
+    assert np.array_equal(result.view, model.preprocessing.view(image))  # overlays are drawn on this
+    with torch.inference_mode():
+        expected = model.network(create_transform(**resolve_model_data_config(model.network))(image)[None])
+    np.testing.assert_allclose(result.logits, expected[0].numpy(), rtol=1e-4, atol=1e-5)
+    best = predict(model, image, top_k=1)[0][0]
+    assert best.index == result.top_k[0].index and abs(best.prob - result.top_k[0].prob) < 1e-5
