@@ -11,6 +11,8 @@ an old-style multipage app until `st.navigation` has run once in the process, so
 direct link (/Attention) on a fresh server would run that page alone, without this script's sidebar.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from vitdemo.ui.guard import shown_errors
@@ -18,7 +20,9 @@ from vitdemo.ui.sidebar import render_sidebar
 
 st.set_page_config(
     page_title="vitdemo · how ViTs and ResNets see",
-    page_icon=":material/visibility:",
+    # A local file: a Material icon here would make the browser fetch the favicon from Google's font
+    # CDN (the in-page icons use the font Streamlit bundles), which fails offline.
+    page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
     layout="wide",
 )
 

@@ -6,8 +6,8 @@ All of it comes from the attentions cached with the first explanation: sliders n
 import streamlit as st
 
 from vitdemo.explain import scale_to_view
+from vitdemo.explain.attention_views import Query, query_map, query_rollout, query_tiles
 from vitdemo.explain.overlay import overlay
-from vitdemo.ui.attention_views import Query, query_map, query_rollout, query_tiles
 from vitdemo.ui.cache import STANDARD_METHODS, explanation
 from vitdemo.ui.figures import attention_grid_figure, query_picker_figure
 from vitdemo.ui.texts import (

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from vitdemo.explain.analyses import applicable_methods
-from vitdemo.explain.methods import CAM_METHODS
+from vitdemo.explain.methods import METHODS
 from vitdemo.ui.cache import explanation, faithfulness, mask_scores
 from vitdemo.ui.figures import top_k_bar_chart
 from vitdemo.ui.guard import shown_errors
@@ -55,7 +55,7 @@ names = [image.name for image in images]
 image = images[names.index(image_col.selectbox("Image", names, key="cam_image"))]
 methods = method_col.multiselect(
     "Methods",
-    list(CAM_METHODS),
+    list(METHODS.names("cam")),
     default=DEFAULT_CAMS,
     key="cam_methods",
     format_func=method_title,

@@ -1,10 +1,10 @@
 """Compare: a table of images × models — each cell the top prediction and one explanation map."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from vitdemo.ui.cache import STANDARD_METHODS, explanation
-from vitdemo.ui.figures import ACCENT
+from vitdemo.ui.comparison import accuracy_by_model, knows_label
+from vitdemo.ui.figures import accuracy_bar_chart
 from vitdemo.ui.guard import logged_line
 from vitdemo.ui.texts import PAGE_INTROS, method_sentence, method_title, short_label
 from vitdemo.ui.tiles import dimmed, overlay_image
@@ -45,11 +45,6 @@ for done, (image, model) in enumerate(jobs, start=1):
 progress.empty()
 
 
-def knows(model, label: str) -> bool:
-    """Whether `label` is one of the model's classes (an ImageNet model cannot be right about a Shapes class)."""
-    return label.lower() in {name.lower() for name in model.labels}
-
-
 def cell(image, model) -> None:
     """One table cell: the overlay (or why there is none) and the top prediction."""
     result = results.get((model.spec, image.digest))
@@ -62,7 +57,7 @@ def cell(image, model) -> None:
     else:
         st.image(dimmed(result.view), width="stretch")
     verdict = ""
-    if image.true_label and knows(model, image.true_label):
+    if image.true_label and knows_label(model.labels, image.true_label):
         right = top.label.lower() == image.true_label.lower()
         verdict = " :green[✓ right]" if right else f" :red[✗ wrong] (truth: {image.true_label})"
     st.markdown(f"**{short_label(top.label)}** {top.prob:.0%}{verdict}")
@@ -89,44 +84,13 @@ for image in images:
         with column:
             cell(image, model)
 
-# --- summary: agreement between models, accuracy where the truth is known ------------------------
+# --- summary: accuracy where the truth is known ------------------------------------------------
 labelled = [image for image in images if image.ok and image.true_label]
-judged = [model for model in models if labelled and all(knows(model, image.true_label) for image in labelled)]
-if judged:
+accuracy = accuracy_by_model(models, [(image.digest, image.true_label) for image in labelled], results)
+if accuracy:
     st.subheader("How often is each model right?")
     st.caption(
         "Counted on the gallery Shapes images, whose true class is known, for the models that know the "
         "Shapes classes; uploads are left out."
     )
-    accuracy = []
-    for model in judged:
-        answers = [results.get((model.spec, image.digest)) for image in labelled]
-        right = sum(
-            1
-            for image, result in zip(labelled, answers, strict=True)
-            if not isinstance(result, str | None)
-            and result.top_k[0].label.lower() == image.true_label.lower()
-        )
-        accuracy.append(right / len(labelled))
-    fig = go.Figure(
-        go.Bar(
-            x=accuracy,
-            y=[m.spec for m in judged],
-            orientation="h",
-            marker_color=ACCENT,
-            text=[f"{a:.0%}" for a in accuracy],
-            textposition="outside",
-            cliponaxis=False,
-        )
-    )
-    fig.update_layout(
-        height=60 + 40 * len(judged),
-        margin=dict(l=8, r=48, t=8, b=8),
-        xaxis=dict(
-            range=[0, 1],
-            tickformat=".0%",
-            title=f"top-1 correct on {len(labelled)} Shapes image{'s' if len(labelled) != 1 else ''}",
-        ),
-        yaxis=dict(autorange="reversed", automargin=True),
-    )
-    st.plotly_chart(fig, key="compare_accuracy", config=PLOTLY_CONFIG)
+    st.plotly_chart(accuracy_bar_chart(accuracy, len(labelled)), key="compare_accuracy", config=PLOTLY_CONFIG)

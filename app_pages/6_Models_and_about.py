@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from vitdemo.explain.methods import ALL_METHODS, DESCRIPTIONS
+from vitdemo.explain.methods import METHODS
+from vitdemo.explain.position_embeddings import position_similarity
 from vitdemo.ui.figures import position_similarity_figure
 from vitdemo.ui.model_facts import model_facts
-from vitdemo.ui.position_embeddings import position_similarity
 from vitdemo.ui.sidebar import model_catalogue
 from vitdemo.ui.texts import (
     FAITHFULNESS_HELP,
@@ -15,6 +15,7 @@ from vitdemo.ui.texts import (
     POSITION_CAPTION,
     STATUS_TEXT,
     VIT_EXPLAINER,
+    method_reference,
     method_sentence,
     method_title,
 )
@@ -80,7 +81,7 @@ with vit_tab:
             )
 
 with methods_tab:
-    for name in ALL_METHODS:
-        st.markdown(f"**{method_title(name)}**: {method_sentence(name)}  \n*{DESCRIPTIONS.get(name, '')}*")
+    for name in METHODS.names():
+        st.markdown(f"**{method_title(name)}**: {method_sentence(name)}  \n*{method_reference(name)}*")
     st.subheader("How far to trust a map")
     st.markdown(f"{FAITHFULNESS_HELP}\n\n{MASK_SCORE_HELP}")

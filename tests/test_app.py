@@ -298,8 +298,8 @@ def test_entry_script_is_not_next_to_a_pages_folder():
 
 
 def test_position_embedding_similarity_is_one_on_the_diagonal(tiny_vit_dir):
+    from vitdemo.explain.position_embeddings import position_similarity
     from vitdemo.models import load_model
-    from vitdemo.ui.position_embeddings import position_similarity
 
     similarity = position_similarity(load_model(str(tiny_vit_dir)))
     assert similarity.shape == (4, 4, 4, 4)

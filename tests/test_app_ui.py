@@ -12,14 +12,14 @@ import torch
 
 from vitdemo.errors import BadImageError
 from vitdemo.explain import explain
-from vitdemo.explain.methods import ALL_METHODS
-from vitdemo.explain.result import ClassScore
+from vitdemo.explain.attention_views import Query, query_map, query_rollout, query_tiles
+from vitdemo.explain.methods import METHODS
 from vitdemo.models import load_model
 from vitdemo.models.loaded import VitGeometry
-from vitdemo.ui.attention_views import Query, query_map, query_rollout, query_tiles
+from vitdemo.models.prediction import ClassScore
 from vitdemo.ui.figures import ACCENT, attention_grid_figure, tile_mosaic, top_k_bar_chart
 from vitdemo.ui.guard import one_line
-from vitdemo.ui.texts import METHOD_TEXTS, method_sentence
+from vitdemo.ui.texts import method_sentence, method_title
 
 ROOT = Path(__file__).resolve().parents[1]
 GEOMETRY = VitGeometry(grid_size=(3, 4), patch_size=(16, 16), num_prefix_tokens=1, has_class_token=True)
@@ -78,8 +78,8 @@ def test_slider_rollout_from_the_class_token_matches_explains_rollout(tiny_vit_d
 
 
 def test_every_explanation_method_has_a_sentence_for_the_page():
-    assert set(ALL_METHODS) <= set(METHOD_TEXTS)
-    assert all(method_sentence(name).endswith(".") for name in ALL_METHODS)
+    assert all(method_sentence(name).endswith(".") for name in METHODS.names())
+    assert method_title("gradcam++") == "Grad-CAM++"
 
 
 def test_errors_reach_the_page_as_one_line():

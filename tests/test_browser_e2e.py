@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: the Dockerfile's own command serves the app, a person
 uploads a Shapes image through the file chooser, reads the predictions and maps, opens the
-Attention page, sees the layer × head grid and clicks a patch to query it.
+Attention page, sees the layer × head grid and clicks a patch to query it; the browser fetches
+nothing from anywhere but the app (offline classrooms).
 
 Uses Debian's /usr/bin/chromium through Playwright (never Playwright's own browser download).
 Screenshots go to artifacts/browser/ (or $VITDEMO_ARTIFACTS_DIR) for a person to look at.
@@ -134,6 +135,12 @@ def test_upload_explore_then_attention_in_a_real_browser(server, artifacts, tmp_
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 2200})
+            # Offline means offline: nothing may be fetched from anywhere but the app (no font CDN favicon).
+            elsewhere: list[str] = []
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith((server, "data:", "blob:")) else elsewhere.append(r.url),
+            )
             page.goto(server)
             page.get_by_role("heading", name="Explore").wait_for(timeout=120_000)
             wait_until_idle(page)
@@ -179,5 +186,6 @@ def test_upload_explore_then_attention_in_a_real_browser(server, artifacts, tmp_
             wait_until_idle(page)
             page.screenshot(path=str(artifacts / "attention.png"))
             assert main.get_by_text("Something went wrong").count() == 0
+            assert elsewhere == []
         finally:
             browser.close()

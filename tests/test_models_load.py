@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from vitdemo.errors import ModelNotAvailableError, ModelSpecError
-from vitdemo.models import catalog, load_model
+from vitdemo.models import available_offline, catalog, load_model
 from vitdemo.models.model_dir import WEIGHTS_NAME, is_model_dir
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -123,6 +123,15 @@ def test_offline_uncached_models_name_fetch_and_the_offline_models(hub_cache, sp
     assert f"python -m vitdemo fetch {spec}`" in message
     assert "demo-vit" in message and "demo-resnet" in message
     assert "\n" not in message
+
+
+def test_untrained_hf_weights_still_need_the_repositorys_config_once(hub_cache):
+    with pytest.raises(ModelNotAvailableError) as info:
+        load_model("hf:google/vit-base-patch16-224@random")
+    message = str(info.value)
+    assert "needs its repository's config.json, which is not in the local model cache" in message
+    assert "python -m vitdemo fetch hf:google/vit-base-patch16-224`" in message and "\n" not in message
+    assert not available_offline("hf:google/vit-base-patch16-224@random")
 
 
 # --- untrained weights and token geometry --------------------------------------------------------

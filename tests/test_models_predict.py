@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from vitdemo.errors import VitdemoError
-from vitdemo.explain.result import ClassScore
 from vitdemo.models import LoadedModel, Preprocessing, load_model, predict
 from vitdemo.models import prediction as predict_module
+from vitdemo.models.prediction import ClassScore
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
 

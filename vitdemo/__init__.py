@@ -26,8 +26,7 @@ from vitdemo.errors import (
 if TYPE_CHECKING:
     from vitdemo import explain
     from vitdemo.data.images import load_image, load_images
-    from vitdemo.explain.result import ClassScore
-    from vitdemo.models import LoadedModel, fetch_model, list_models, load_model, predict
+    from vitdemo.models import ClassScore, LoadedModel, fetch_model, list_models, load_model, predict
 
 _LAZY_EXPORTS = {
     "load_model": "vitdemo.models",
@@ -37,7 +36,7 @@ _LAZY_EXPORTS = {
     "LoadedModel": "vitdemo.models",
     "load_image": "vitdemo.data.images",
     "load_images": "vitdemo.data.images",
-    "ClassScore": "vitdemo.explain.result",
+    "ClassScore": "vitdemo.models",
     # `vitdemo.explain` is the subpackage, made callable: vitdemo.explain(model, image, ...) runs
     # vitdemo.explain.explain, and vitdemo.explain.overlay etc. stay reachable (see __getattr__).
     "explain": "vitdemo.explain",

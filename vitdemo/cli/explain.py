@@ -22,6 +22,23 @@ from vitdemo.models.specs import SPEC_HELP
 
 DEFAULT_MODEL = "vit"
 DEFAULT_FAITHFULNESS_STEPS = 8
+METHOD_LIST = "{methods}"  # filled in from the method registry when the help is shown
+
+
+class MethodListHelp(argparse.HelpFormatter):
+    """Lists the method registry's names in `--methods`' help, importing it only when help is shown.
+
+    The registry lives in `vitdemo.explain`, whose import (torch, grad-cam) takes seconds: the
+    parser is built for every subcommand, the help is printed rarely.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text and METHOD_LIST in text:
+            from vitdemo.explain.methods import METHODS
+
+            text = text.replace(METHOD_LIST, ", ".join(METHODS.names()))
+        return text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "explain",
         help="attention, rollout, relevance and Grad-CAM maps of one image, as PNG files + JSON",
         description="Explain one image: top-k, attention grid, maps and overlays (PNG), and a JSON summary.",
+        formatter_class=MethodListHelp,
     )
     parser.add_argument("image", metavar="IMAGE", help="an image file")
     parser.add_argument(
@@ -49,8 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--methods",
         default=None,
         metavar="LIST",
-        help="comma-separated maps: cls, rollout, relevance, gradcam, gradcam++, hirescam, layercam, "
-        "eigencam, scorecam (default: all fast ones for the model's family)",
+        help=f"comma-separated maps: {METHOD_LIST} (default: all fast ones for the model's family)",
     )
     parser.add_argument("--top-k", "-k", type=positive_int, default=3, metavar="K", help="classes to list")
     parser.add_argument("--layer", type=int, default=-1, help="layer of the class-token map (default: last)")

@@ -46,7 +46,8 @@ def run_models(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"{row.spec:<{width}}{row.status:<10}{'yes' if row.offline else 'no':<9}{row.description}")
     print(
-        f"\nAny spec followed by {RANDOM_SUFFIX} loads untrained weights, offline. "
+        f"\nAny spec followed by {RANDOM_SUFFIX} loads untrained weights, offline (hf: specs need the "
+        "repository's config fetched once). "
         "Download one for offline use with: python -m vitdemo fetch SPEC"
     )
     return EXIT_OK

@@ -3,7 +3,7 @@ faithfulness metrics and overlays — pure torch/numpy, no UI.
 
 `explain(model, image, ...)` is the one call most code needs; the pieces are exported too. The
 package itself is callable, so `vitdemo.explain(model, image)` and `vitdemo.explain.overlay(...)`
-both work (DESIGN.md names the function after the package).
+both work (the documented API names the function after the package; see ARCHITECTURE.md).
 """
 
 import sys
@@ -11,7 +11,7 @@ import types
 
 from vitdemo.explain.attention_capture import VitPass, run_vit, transformer_blocks
 from vitdemo.explain.attention_grid import attention_grid_image
-from vitdemo.explain.cam import LIBRARY_METHODS, library_cam
+from vitdemo.explain.cam import library_cam, library_cam_method
 from vitdemo.explain.cam_layers import CamLayer, cam_layers, resolve_cam_layer
 from vitdemo.explain.cls_map import cls_attention_map, patch_attention_map
 from vitdemo.explain.cnn_capture import CnnPass, cnn_stages, run_cnn
@@ -25,7 +25,8 @@ from vitdemo.explain.faithfulness import (
     pointing_game,
 )
 from vitdemo.explain.head_fusion import fuse_heads
-from vitdemo.explain.methods import ALL_METHODS, DEFAULT_METHODS, DESCRIPTIONS, resolve_methods
+from vitdemo.explain.map_inputs import MapInputs, MapUnavailable
+from vitdemo.explain.methods import METHODS, MapMethod, MethodRegistry, resolve_methods
 from vitdemo.explain.overlay import COLORMAPS, colorize, overlay
 from vitdemo.explain.relevance import attention_relevance
 from vitdemo.explain.result import ClassScore, ExplainResult
@@ -34,16 +35,17 @@ from vitdemo.explain.scaling import scale_to_view
 from vitdemo.explain.token_grid import patch_scores_to_grid, readout_weights, vit_reshape_transform
 
 __all__ = [
-    "ALL_METHODS",
     "COLORMAPS",
-    "DEFAULT_METHODS",
-    "DESCRIPTIONS",
-    "LIBRARY_METHODS",
+    "METHODS",
     "CamLayer",
     "ClassScore",
     "CnnPass",
     "ExplainResult",
     "FaithfulnessCurves",
+    "MapInputs",
+    "MapMethod",
+    "MapUnavailable",
+    "MethodRegistry",
     "VitPass",
     "align_mask",
     "attention_grid_image",
@@ -59,6 +61,7 @@ __all__ = [
     "faithfulness_report",
     "fuse_heads",
     "library_cam",
+    "library_cam_method",
     "overlay",
     "patch_attention_map",
     "patch_scores_to_grid",

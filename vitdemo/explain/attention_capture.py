@@ -25,8 +25,6 @@ from vitdemo.errors import VitdemoError
 from vitdemo.explain.call_hooks import CallHooks
 from vitdemo.models.loaded import LoadedModel
 
-_TIMM_ATTENTION_PARTS = ("qkv", "num_heads", "head_dim", "scale", "q_norm", "k_norm", "norm")
-
 
 @dataclass
 class VitPass:
@@ -98,9 +96,8 @@ def run_vit(
         # Our own leaf: guarantees a graph even when the shared model's weights are frozen,
         # without touching any parameter's requires_grad.
         x = x.detach().requires_grad_(True)
-    if model.backend == "hf":
-        return _run_hf(model, x, graph=graph, cam=cam, cam_block=cam_block)
-    return _run_timm(model, x, graph=graph, attention_grads=attention_grads, cam=cam, cam_block=cam_block)
+    run = _CAPTURE_RUNNERS[model.backend]
+    return run(model, x, graph=graph, attention_grads=attention_grads, cam=cam, cam_block=cam_block)
 
 
 def transformer_blocks(model: LoadedModel) -> list[torch.nn.Module]:
@@ -109,20 +106,7 @@ def transformer_blocks(model: LoadedModel) -> list[torch.nn.Module]:
     Raises:
         VitdemoError: the network is not a ViT whose attention we can capture.
     """
-    return _hf_layers(model.network) if model.backend == "hf" else _timm_blocks(model.network)
-
-
-def _timm_blocks(network: torch.nn.Module) -> list[torch.nn.Module]:
-    blocks = list(getattr(network, "blocks", []))
-    supported = blocks and all(
-        hasattr(blk, "norm1") and all(hasattr(getattr(blk, "attn", None), p) for p in _TIMM_ATTENTION_PARTS)
-        for blk in blocks
-    )
-    if not supported:
-        raise VitdemoError(
-            f"Attention capture supports timm ViT/DeiT-style models; {type(network).__name__} is not one."
-        )
-    return blocks
+    return model.adapter.transformer_blocks(model.network)
 
 
 def _timm_readout(network: torch.nn.Module) -> tuple[str | None, str]:
@@ -143,7 +127,7 @@ def _run_timm(
     model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool, cam_block: int
 ) -> VitPass:
     network = model.network
-    blocks = _timm_blocks(network)
+    blocks = transformer_blocks(model)
     qkv_outputs: list[torch.Tensor | None] = [None] * len(blocks)
     attention_outputs: list[torch.Tensor | None] = [None] * len(blocks)
     cam_activation: list[torch.Tensor] = []
@@ -213,19 +197,12 @@ def _timm_softmax(
     return weights.float(), v
 
 
-def _hf_layers(network: torch.nn.Module) -> list[torch.nn.Module]:
-    vit = getattr(network, "vit", None)
-    layers = getattr(vit, "layers", None)
-    if layers is None:  # transformers 4.x naming
-        layers = getattr(getattr(vit, "encoder", None), "layer", None)
-    if layers is None:
-        raise VitdemoError(f"{type(network).__name__} is not a ViTForImageClassification; cannot explain it.")
-    return list(layers)
-
-
-def _run_hf(model: LoadedModel, x: torch.Tensor, *, graph: bool, cam: bool, cam_block: int) -> VitPass:
+def _run_hf(
+    model: LoadedModel, x: torch.Tensor, *, graph: bool, attention_grads: bool, cam: bool, cam_block: int
+) -> VitPass:
+    # attention_grads needs nothing extra: with eager attention the softmax itself is in the graph.
     network = model.network
-    layers = _hf_layers(network)
+    layers = transformer_blocks(model)
     cam_activation: list[torch.Tensor] = []
     with model.lock, CallHooks() as hooks:
         if cam:
@@ -259,3 +236,7 @@ def _check_tokens(model: LoadedModel, attentions: torch.Tensor) -> None:
             f"The model produced {attentions.shape[-1]} tokens but its geometry says "
             f"{None if geometry is None else geometry.num_tokens}; its input size or grid is misconfigured."
         )
+
+
+# How each backend's ViTs are run with attention captured (timm: recomputed from q and k; HF: eager).
+_CAPTURE_RUNNERS: dict[str, Callable[..., VitPass]] = {"timm": _run_timm, "hf": _run_hf}

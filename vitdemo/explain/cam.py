@@ -15,20 +15,34 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
+import pytorch_grad_cam
 import torch
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
 from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 from pytorch_grad_cam.base_cam import BaseCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-LIBRARY_METHODS: dict[str, type[BaseCAM]] = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "eigencam": EigenCAM,
-    "scorecam": ScoreCAM,
-}
+from vitdemo.explain.map_inputs import MapInputs
+
+
+def library_cam_method(class_name: str) -> Callable[[MapInputs], np.ndarray]:
+    """A registry compute function for the pytorch-grad-cam class of that name (e.g. "GradCAM").
+
+    The class is looked up when the map is computed, so the registry stays plain data.
+    """
+
+    def compute(inputs: MapInputs) -> np.ndarray:
+        return library_cam(
+            getattr(pytorch_grad_cam, class_name),
+            inputs.activations,
+            inputs.gradients,
+            inputs.target_index,
+            input_tensor=inputs.x,
+            score_model=inputs.score_model,
+            batch_size=inputs.options.score_cam_batch_size,
+        )
+
+    compute.__name__ = f"library_{class_name}"
+    return compute
 
 
 @functools.cache
@@ -54,7 +68,7 @@ def _hookless(cam_class: type[BaseCAM]) -> type[BaseCAM]:
 
 
 def library_cam(
-    method: str,
+    cam_class: type[BaseCAM],
     activations: torch.Tensor,
     gradients: torch.Tensor | None,
     target_index: int,
@@ -66,16 +80,16 @@ def library_cam(
     """One CAM (h, w) float32 ≥ 0 at the target layer's resolution, as pytorch-grad-cam defines it.
 
     Args:
-        method: a key of `LIBRARY_METHODS`.
+        cam_class: the pytorch-grad-cam method class (GradCAM, LayerCAM, ...).
         activations: (1, C, h, w) the target layer's output (ViT tokens already reshaped).
-        gradients: (1, C, h, w) ∂score/∂activations (None for EigenCAM and Score-CAM).
+        gradients: (1, C, h, w) ∂score/∂activations (None for gradient-free methods).
         target_index: the explained class.
         input_tensor: the normalised (1, 3, H, W) input; Score-CAM masks it.
         score_model: batch → logits; Score-CAM's forward passes (the shared network, no hooks).
         batch_size: Score-CAM's batch size.
     """
     device = input_tensor.device if input_tensor is not None else torch.device("cpu")
-    cam = _hookless(LIBRARY_METHODS[method])(score_model, device, batch_size)
+    cam = _hookless(cam_class)(score_model, device, batch_size)
     act = activations.detach().cpu().float().numpy()
     grad = None if gradients is None else gradients.detach().cpu().float().numpy()
     targets = [ClassifierOutputTarget(target_index)]

@@ -8,6 +8,7 @@ The shared model is touched only through call-owned hooks under `model.lock` (se
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,22 +19,18 @@ from PIL import Image
 
 from vitdemo.data.images import load_image
 from vitdemo.errors import BadImageError, VitdemoError
-from vitdemo.explain.attention_capture import VitPass, run_vit
-from vitdemo.explain.cam import library_cam
+from vitdemo.explain.attention_capture import run_vit
 from vitdemo.explain.cam_layers import CamLayer, resolve_cam_layer
-from vitdemo.explain.cls_map import NO_CLASS_TOKEN, cls_attention_map
 from vitdemo.explain.cnn_capture import run_cnn
 from vitdemo.explain.head_fusion import HeadChoice
-from vitdemo.explain.methods import ATTENTION_METHODS, CAM_METHODS, GRADIENT_METHODS, resolve_methods
-from vitdemo.explain.relevance import attention_relevance
+from vitdemo.explain.map_inputs import MapInputs, MapUnavailable
+from vitdemo.explain.methods import METHODS, MapMethod
 from vitdemo.explain.result import ClassScore, ExplainResult
-from vitdemo.explain.rollout import attention_rollout, readout_map
 from vitdemo.explain.scaling import scale_to_view
-from vitdemo.explain.token_grid import readout_weights, vit_reshape_transform
-from vitdemo.models.loaded import LoadedModel, VitGeometry
+from vitdemo.explain.token_grid import vit_reshape_transform
+from vitdemo.models.loaded import LoadedModel
 
 NO_ATTENTION = "A {arch} has no attention: attention maps exist only for Vision Transformers."
-UNFOLLOWABLE_POOLING = "This ViT reads its tokens with {pooling}, which attention flow cannot follow."
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ def explain(
         model: a loaded ViT or CNN; shared models are safe to use from many threads.
         image: a PIL image or a uint8 array (H, W), (H, W, 3) or (H, W, 4).
         target: the class to explain, as index or label; default the top-1 class.
-        methods: map names (see `vitdemo.explain.methods`); default `DEFAULT_METHODS[family]`.
+        methods: map names (see `vitdemo.explain.methods`); default `METHODS.defaults(family)`.
             Names that do not apply to this model land in `result.unavailable` with a reason.
         top_k: how many classes to list.
         cls_layer: layer of the "cls" map (negative counts from the end).
@@ -114,7 +111,7 @@ def explain(
     if top_k < 1:
         raise VitdemoError(f"top_k must be at least 1 (got {top_k}).")
     options = MapOptions(cls_layer, cls_head, head_fusion, discard_ratio, score_cam_batch_size)
-    wanted = resolve_methods(model.family, methods)
+    wanted = tuple(METHODS[name] for name in METHODS.resolve(model.family, methods))
     target_index = None if target is None else model.class_index(target)
     layer = resolve_cam_layer(model, cam_layer)
     view = np.array(model.preprocessing.view(_as_rgb(image)))  # own, writable copy for the result
@@ -138,7 +135,7 @@ def explain(
         unavailable=computed.unavailable,
         timings=clock.total(),
         logits=computed.logits.float().cpu().numpy(),
-        cam_layer=layer.name if any(m in CAM_METHODS for m in wanted) else None,
+        cam_layer=layer.name if any(m.family == "cam" for m in wanted) else None,
     )
 
 
@@ -171,7 +168,7 @@ def _class_scores(
 def _explain_vit(
     model: LoadedModel,
     x: torch.Tensor,
-    wanted: tuple[str, ...],
+    wanted: tuple[MapMethod, ...],
     target_index: int | None,
     options: MapOptions,
     layer: CamLayer,
@@ -179,14 +176,14 @@ def _explain_vit(
 ) -> _Computed:
     geometry = model.geometry
     assert geometry is not None, "a ViT needs its geometry"
-    cams = [m for m in wanted if m in CAM_METHODS]
-    gradient_cams = [m for m in cams if m in GRADIENT_METHODS]
-    relevance = "relevance" in wanted
+    cams = [m for m in wanted if m.family == "cam"]
+    attention_grads_needed = any(m.family == "attention" and m.needs_gradient for m in wanted)
+    cam_grad_needed = any(m.needs_gradient for m in cams)
     vit_pass = run_vit(
         model,
         x,
-        graph=relevance or bool(gradient_cams),
-        attention_grads=relevance,
+        graph=attention_grads_needed or cam_grad_needed,
+        attention_grads=attention_grads_needed,
         cam=bool(cams),
         cam_block=layer.index,
     )
@@ -194,64 +191,41 @@ def _explain_vit(
 
     logits = vit_pass.logits.detach()[0]
     index = int(logits.argmax()) if target_index is None else target_index
-    follow = vit_pass.readout is not None
     attention_grads, cam_grad = vit_pass.gradients(
-        vit_pass.logits[0, index], attention=relevance and follow, cam=bool(gradient_cams)
+        vit_pass.logits[0, index],
+        attention=attention_grads_needed and vit_pass.readout is not None,
+        cam=cam_grad_needed,
     )
     clock.lap("backward")
 
+    to_grid = vit_reshape_transform(geometry)
+    inputs = MapInputs(
+        target_index=index,
+        x=x,
+        options=options,
+        score_model=_no_grad_logits(model),
+        activations=to_grid(vit_pass.cam_activation.detach()) if cams else None,  # (1, C, rows, cols)
+        gradients=None if cam_grad is None else to_grid(cam_grad),
+        vit_pass=vit_pass,
+        attention_grads=attention_grads,
+        geometry=geometry,
+    )
     out = _Computed(logits=logits, target_index=index, attentions=vit_pass.attentions)
-    _add_attention_maps(out, vit_pass, attention_grads, wanted, geometry, options)
-    if cams:
-        to_grid = vit_reshape_transform(geometry)
-        activations = to_grid(vit_pass.cam_activation.detach())  # (1, C, rows, cols)
-        gradients = None if cam_grad is None else to_grid(cam_grad)
-        _add_cams(out, model, cams, activations, gradients, x, options)
+    _compute_maps(out, wanted, inputs)
     return out
-
-
-def _add_attention_maps(
-    out: _Computed,
-    vit_pass: VitPass,
-    attention_grads: torch.Tensor | None,
-    wanted: tuple[str, ...],
-    geometry: VitGeometry,
-    options: MapOptions,
-) -> None:
-    attentions = vit_pass.attentions
-    follow = vit_pass.readout is not None
-    readout = readout_weights(geometry, vit_pass.readout) if follow else None
-    unfollowable = UNFOLLOWABLE_POOLING.format(pooling=vit_pass.pooling)
-    if "cls" in wanted:
-        if geometry.has_class_token:
-            grid = cls_attention_map(attentions, geometry, options.cls_layer, options.cls_head)
-            out.raw_maps["cls"] = _numpy(grid)
-        else:
-            out.unavailable["cls"] = NO_CLASS_TOKEN
-    for name in ("rollout", "relevance"):
-        if name not in wanted:
-            continue
-        if not follow:
-            out.unavailable[name] = unfollowable
-        elif name == "rollout":
-            row = attention_rollout(attentions, options.head_fusion, options.discard_ratio, readout)
-            out.raw_maps[name] = _numpy(readout_map(row, geometry, vit_pass.readout))
-        else:
-            row = attention_relevance(attentions, attention_grads, readout)
-            out.raw_maps[name] = _numpy(readout_map(row, geometry, vit_pass.readout))
 
 
 def _explain_cnn(
     model: LoadedModel,
     x: torch.Tensor,
-    wanted: tuple[str, ...],
+    wanted: tuple[MapMethod, ...],
     target_index: int | None,
     options: MapOptions,
     layer: CamLayer,
     clock: _Stopwatch,
 ) -> _Computed:
-    cams = [m for m in wanted if m in CAM_METHODS]
-    needs_gradient = any(m in GRADIENT_METHODS for m in cams)
+    cams = [m for m in wanted if m.family == "cam"]
+    needs_gradient = any(m.needs_gradient for m in cams)
     cnn_pass = run_cnn(model, x, graph=needs_gradient, stage=layer.name)
     clock.lap("forward")
     logits = cnn_pass.logits.detach()[0]
@@ -261,32 +235,29 @@ def _explain_cnn(
 
     out = _Computed(logits=logits, target_index=index)
     arch = type(model.network).__name__
-    for name in wanted:
-        if name in ATTENTION_METHODS:
-            out.unavailable[name] = NO_ATTENTION.format(arch=arch)
-    _add_cams(out, model, cams, cnn_pass.features.detach(), gradients, x, options)
+    for method in wanted:
+        if method.family != "cam":
+            out.unavailable[method.name] = NO_ATTENTION.format(arch=arch)
+    inputs = MapInputs(
+        target_index=index,
+        x=x,
+        options=options,
+        score_model=_no_grad_logits(model),
+        activations=cnn_pass.features.detach(),
+        gradients=gradients,
+    )
+    _compute_maps(out, cams, inputs)
     return out
 
 
-def _add_cams(
-    out: _Computed,
-    model: LoadedModel,
-    cams: list[str],
-    activations: torch.Tensor,
-    gradients: torch.Tensor | None,
-    x: torch.Tensor,
-    options: MapOptions,
-) -> None:
-    for name in cams:
-        out.raw_maps[name] = library_cam(
-            name,
-            activations,
-            gradients if name in GRADIENT_METHODS else None,
-            out.target_index,
-            input_tensor=x,
-            score_model=_no_grad_logits(model) if name == "scorecam" else None,
-            batch_size=options.score_cam_batch_size,
-        )
+def _compute_maps(out: _Computed, methods: Iterable[MapMethod], inputs: MapInputs) -> None:
+    """Each method's raw map from the shared recordings, or the sentence why it does not exist."""
+    without_gradients = dataclasses.replace(inputs, gradients=None, attention_grads=None)
+    for method in methods:
+        try:
+            out.raw_maps[method.name] = method.compute(inputs if method.needs_gradient else without_gradients)
+        except MapUnavailable as reason:
+            out.unavailable[method.name] = str(reason)
 
 
 def _no_grad_logits(model: LoadedModel):
@@ -295,7 +266,3 @@ def _no_grad_logits(model: LoadedModel):
             return model.logits(batch)
 
     return logits
-
-
-def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().cpu().numpy()

@@ -8,17 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from vitdemo.models.prediction import ClassScore
 
-@dataclass(frozen=True)
-class ClassScore:
-    """One entry of a top-k list."""
-
-    index: int
-    label: str
-    prob: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "label": self.label, "prob": round(self.prob, 6)}
+__all__ = ["ClassScore", "ExplainResult"]  # ClassScore lives in models/; re-exported for callers of explain
 
 
 @dataclass

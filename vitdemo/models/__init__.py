@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vitdemo.models.catalog import ModelInfo, available_offline, list_models
     from vitdemo.models.loaded import LoadedModel, Preprocessing, VitGeometry
-    from vitdemo.models.prediction import predict
+    from vitdemo.models.prediction import ClassScore, predict
     from vitdemo.models.specs import BUNDLED_SPECS, DEFAULT_TIMM_MODELS, RANDOM_SUFFIX, ModelSpec, parse_spec
     from vitdemo.models.zoo import fetch_model, load_model, resolve_device
 
@@ -24,6 +24,7 @@ _EXPORTS = {
     "BUNDLED_SPECS": "vitdemo.models.specs",
     "DEFAULT_TIMM_MODELS": "vitdemo.models.specs",
     "RANDOM_SUFFIX": "vitdemo.models.specs",
+    "ClassScore": "vitdemo.models.prediction",
     "LoadedModel": "vitdemo.models.loaded",
     "ModelInfo": "vitdemo.models.catalog",
     "ModelSpec": "vitdemo.models.specs",
@@ -41,6 +42,7 @@ __all__ = [  # a literal list, so linters see the lazy re-exports
     "BUNDLED_SPECS",
     "DEFAULT_TIMM_MODELS",
     "RANDOM_SUFFIX",
+    "ClassScore",
     "LoadedModel",
     "ModelInfo",
     "ModelSpec",

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from vitdemo.errors import ModelSpecError, one_line
 from vitdemo.models.hub import hub_file
 from vitdemo.models.loaded import LoadedModel, Preprocessing, VitGeometry
@@ -20,8 +22,6 @@ HF_ARCHITECTURE = "ViTForImageClassification"
 HF_WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]  # .bin is read with weights_only=True
 # PIL resample codes used in image processor configs → our interpolation names.
 _RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "bilinear", 5: "bilinear"}
-# What ViTImageProcessor does when a repository ships no preprocessor_config.json.
-_VIT_PROCESSOR_DEFAULTS = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "resample": 2}
 
 
 def load_hf_repo(spec: ModelSpec) -> LoadedModel:
@@ -41,7 +41,7 @@ def load_hf_folder(folder: Path, spec: ModelSpec, *, source: str | None = None) 
     config = _read_json(folder / "config.json", spec.text)
     check_hf_vit_config(config, spec.text)
     network = _build_network(folder, spec)
-    preprocessing = hf_preprocessing(folder / "preprocessor_config.json", network.config)
+    preprocessing = hf_preprocessing(folder, network.config, spec.text)
     id2label = network.config.id2label or {}
     labels = [str(id2label.get(i, f"class {i}")) for i in range(network.config.num_labels)]
     patch = int(network.config.patch_size)
@@ -83,34 +83,56 @@ def check_hf_vit_config(config: dict[str, Any], spec_text: str) -> None:
     )
 
 
-def hf_preprocessing(processor_path: Path, model_config: Any) -> Preprocessing:
-    """Preprocessing from an image processor config (ViT, DeiT and ConvNeXt styles), sized for the model."""
-    proc = (
-        json.loads(processor_path.read_text()) if processor_path.is_file() else dict(_VIT_PROCESSOR_DEFAULTS)
-    )
+def hf_preprocessing(folder: Path, model_config: Any, spec_text: str) -> Preprocessing:
+    """The repository's image processor (AutoImageProcessor), with its facts read from it.
+
+    A folder without a processor config gets what transformers uses for a ViT, sized for the model.
+    """
+    processor = _image_processor(folder, model_config, spec_text)
     size = model_config.image_size
-    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    normalise = proc.get("do_normalize", True)
-    mean = proc.get("image_mean", _VIT_PROCESSOR_DEFAULTS["image_mean"]) if normalise else [0.0] * 3
-    std = proc.get("image_std", _VIT_PROCESSOR_DEFAULTS["image_std"]) if normalise else [1.0] * 3
-    crop_pct, crop_mode = _hf_crop(proc, height)
+    wanted = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    probe = processor(Image.new("RGB", (3 * wanted[1], 2 * wanted[0])), return_tensors="pt").pixel_values
+    if tuple(probe.shape[-2:]) != wanted:
+        raise ModelSpecError(
+            f"{spec_text}: its image processor makes {probe.shape[-2]}x{probe.shape[-1]} inputs but the model "
+            f"takes {wanted[0]}x{wanted[1]}."
+        )
+    normalise = bool(getattr(processor, "do_normalize", True))
+    crop_pct, crop_mode = _hf_crop(processor, wanted[0])
     return Preprocessing(
-        input_size=(height, width),
-        mean=tuple(float(v) for v in _three(mean)),
-        std=tuple(float(v) for v in _three(std)),
-        interpolation=_RESAMPLE_NAMES.get(int(proc.get("resample", 2)), "bilinear"),
+        input_size=wanted,
+        mean=tuple(float(v) for v in _three(processor.image_mean)) if normalise else (0.0, 0.0, 0.0),
+        std=tuple(float(v) for v in _three(processor.image_std)) if normalise else (1.0, 1.0, 1.0),
+        interpolation=_RESAMPLE_NAMES.get(int(getattr(processor, "resample", 2)), "bilinear"),
         crop_pct=crop_pct,
         crop_mode=crop_mode,
+        processor=processor,
     )
 
 
-def _hf_crop(proc: dict[str, Any], crop_height: int) -> tuple[float, str]:
-    """ViTImageProcessor squashes to the size; DeiT-style configs resize a short edge and centre-crop."""
-    if proc.get("crop_pct"):
-        return float(proc["crop_pct"]), "center"
-    size = proc.get("size")
-    if proc.get("do_center_crop") and isinstance(size, dict) and size.get("shortest_edge"):
-        return min(1.0, crop_height / float(size["shortest_edge"])), "center"
+def _image_processor(folder: Path, model_config: Any, spec_text: str) -> Any:
+    from transformers import AutoImageProcessor, ViTImageProcessor
+
+    if not (folder / "preprocessor_config.json").is_file():
+        size = model_config.image_size
+        height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        return ViTImageProcessor(size={"height": height, "width": width})
+    try:
+        return AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
+    except Exception as err:
+        raise ModelSpecError(
+            f"{spec_text}: the image processor config in {folder} cannot be loaded ({one_line(err)})."
+        ) from None
+
+
+def _hf_crop(processor: Any, crop_height: int) -> tuple[float, str]:
+    """Describe the processor's resize and crop in timm's terms (for the model facts; it runs itself)."""
+    size = {k: v for k, v in dict(processor.size or {}).items() if v is not None}
+    if size.get("shortest_edge"):
+        pct = getattr(processor, "crop_pct", None) or crop_height / float(size["shortest_edge"])
+        return min(1.0, float(pct)), "center"
+    if getattr(processor, "do_center_crop", False) and size.get("height"):
+        return min(1.0, crop_height / float(size["height"])), "squash"
     return 1.0, "squash"
 
 

@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 from vitdemo.errors import ModelNotAvailableError, ModelSpecError
 from vitdemo.models.specs import BUNDLED_SPECS
 
-OFFLINE_MODELS = ", ".join([*BUNDLED_SPECS, "any model directory", "any spec with @random"])
+OFFLINE_MODELS = ", ".join([*BUNDLED_SPECS, "any model directory", "any non-hf: spec with @random"])
 _REACHABLE_TTL_S = 60.0  # how long one reachability probe is trusted
 _reachability: dict[str, tuple[float, bool]] = {}
 
@@ -44,9 +44,16 @@ def hub_offline() -> bool:
 
 def not_available(spec_text: str, why: str) -> ModelNotAvailableError:
     """The one-sentence error for a model that is not here: how to fetch it, what works offline."""
-    fetch_spec = spec_text[: -len("@random")] if spec_text.lower().endswith("@random") else spec_text
+    random = spec_text.lower().endswith("@random")
+    fetch_spec = spec_text[: -len("@random")] if random else spec_text
+    # Untrained HF weights are built from the repository's config.json, so even @random needs it once.
+    subject = (
+        f"Model {spec_text} needs its repository's config.json, which is not in the local model cache,"
+        if random and spec_text.startswith("hf:")
+        else f"Model {spec_text} is not in the local model cache"
+    )
     return ModelNotAvailableError(
-        f"Model {spec_text} is not in the local model cache and {why}: connect to the internet and run "
+        f"{subject} and {why}: connect to the internet and run "
         f"`python -m vitdemo fetch {fetch_spec}` once (it fills the Hugging Face cache), or pick a model that "
         f"works offline ({OFFLINE_MODELS}; `python -m vitdemo models` lists them)."
     )

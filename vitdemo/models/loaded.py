@@ -1,4 +1,4 @@
-"""The loaded-model contract every other layer relies on (see DESIGN.md).
+"""The loaded-model contract every other layer relies on (see ARCHITECTURE.md).
 
 A `LoadedModel` is shared read-only between Streamlit threads: nothing here keeps
 per-call state. Code that must temporarily change the network (hooks, grad flags)
@@ -12,84 +12,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import torch
-from PIL import Image
+
+from vitdemo.models.backends import BACKENDS, NetworkBackend
+from vitdemo.models.preprocessing import Preprocessing
+
+__all__ = ["Backend", "Family", "LoadedModel", "Preprocessing", "VitGeometry"]  # Preprocessing: re-exported
 
 Family = Literal["vit", "cnn"]
 Backend = Literal["timm", "hf"]
-
-_PIL_INTERPOLATION = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a model wants its input, read from the model's own config (never guessed)."""
-
-    input_size: tuple[int, int]  # (H, W) of the network input
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bicubic"  # one of _PIL_INTERPOLATION
-    crop_pct: float = 1.0  # resize the short side to size / crop_pct, then centre-crop
-    crop_mode: str = "center"  # "center" | "squash" (resize straight to input_size, no crop)
-
-    def view(self, image: Image.Image) -> np.ndarray:
-        """The image exactly as the network sees it, before normalisation: uint8 (H, W, 3).
-
-        Maps and overlays are drawn on this view, so they line up with the patches.
-        """
-        h, w = self.input_size
-        resample = _PIL_INTERPOLATION.get(self.interpolation, Image.Resampling.BICUBIC)
-        if self.crop_mode == "squash" or (self.crop_pct >= 1.0 and image.size == (w, h)):
-            return np.asarray(image.convert("RGB").resize((w, h), resample))
-        # Resize so the crop window covers crop_pct of the short side, then centre-crop.
-        scale_h, scale_w = h / self.crop_pct, w / self.crop_pct
-        iw, ih = image.size
-        s = max(scale_w / iw, scale_h / ih)
-        rw, rh = max(w, round(iw * s)), max(h, round(ih * s))
-        resized = image.convert("RGB").resize((rw, rh), resample)
-        left, top = (rw - w) // 2, (rh - h) // 2
-        return np.asarray(resized.crop((left, top, left + w, top + h)))
-
-    def normalise(self, view: np.ndarray) -> torch.Tensor:
-        """uint8 (H, W, 3) view → float tensor (3, H, W) normalised with mean/std."""
-        pixels = np.array(view, dtype=np.uint8)  # a writable copy: PIL-backed arrays are read-only
-        x = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
-        return (x - mean) / std
-
-    def to_tensor(self, image: Image.Image) -> torch.Tensor:
-        """PIL RGB image → normalised (3, H, W) tensor, ready to batch."""
-        return self.normalise(self.view(image))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input_size": list(self.input_size),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "interpolation": self.interpolation,
-            "crop_pct": self.crop_pct,
-            "crop_mode": self.crop_mode,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
-        size = d["input_size"]
-        size = tuple(size[-2:]) if isinstance(size, list | tuple) else (int(size), int(size))
-        return cls(
-            input_size=(int(size[0]), int(size[1])),
-            mean=tuple(float(v) for v in d["mean"]),
-            std=tuple(float(v) for v in d["std"]),
-            interpolation=d.get("interpolation", "bicubic"),
-            crop_pct=float(d.get("crop_pct", 1.0)),
-            crop_mode=d.get("crop_mode", "center"),
-        )
 
 
 @dataclass(frozen=True)
@@ -147,11 +78,14 @@ class LoadedModel:
     def device(self) -> torch.device:
         return next(self.network.parameters()).device
 
+    @property
+    def adapter(self) -> NetworkBackend:
+        """How to call this network and where its parts live (see `backends.py`)."""
+        return BACKENDS[self.backend]
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised batch → (B, num_classes) logits, whatever the backend."""
-        if self.backend == "hf":
-            return self.network(pixel_values=x).logits
-        return self.network(x)
+        return self.adapter.logits(self.network, x)
 
     def class_index(self, target: int | str) -> int:
         """Resolve a class given as index or label (case-insensitive) to its index."""

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
 
 from vitdemo.errors import VitdemoError
-from vitdemo.explain.result import ClassScore
 from vitdemo.models.loaded import LoadedModel
 
 BATCH_SIZE = 16  # bounds memory for long image lists; CPU throughput barely improves beyond this
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One entry of a top-k list."""
+
+    index: int
+    label: str
+    prob: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "label": self.label, "prob": round(self.prob, 6)}
 
 
 def predict(

@@ -88,17 +88,9 @@ def vit_geometry(network: torch.nn.Module, preprocessing: Preprocessing) -> VitG
 
 
 def timm_preprocessing(network: torch.nn.Module) -> Preprocessing:
-    """Input size, mean/std, interpolation and crop from the network's pretrained config."""
+    """The network's timm data config (input size, mean/std, interpolation, crop); timm applies it."""
     cfg = resolve_model_data_config(network)
-    crop_mode = cfg.get("crop_mode", "center")
-    return Preprocessing(
-        input_size=(int(cfg["input_size"][-2]), int(cfg["input_size"][-1])),
-        mean=tuple(float(v) for v in cfg["mean"]),
-        std=tuple(float(v) for v in cfg["std"]),
-        interpolation=str(cfg.get("interpolation", "bicubic")),
-        crop_pct=float(cfg.get("crop_pct", 1.0)),
-        crop_mode="squash" if crop_mode == "squash" else "center",  # "border" crops like "center" here
-    )
+    return Preprocessing.from_dict({**cfg, "input_size": list(cfg["input_size"])})
 
 
 def timm_labels(network: torch.nn.Module) -> list[str]:

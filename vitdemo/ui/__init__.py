@@ -1,12 +1,11 @@
 """The app's building blocks: results → figures, images and Streamlit widgets.
 
-No imports here on purpose: `figures`, `texts`, `attention_views` and `position_embeddings` are
-plain plotly/numpy and usable from a notebook without Streamlit; `cache`, `sidebar`, `tiles`,
+No imports here on purpose: `figures` and `texts` are plain plotly/Python and usable from a
+notebook without Streamlit; `cache`, `sidebar`, `tiles`,
 `widgets` and `guard` draw with Streamlit and are imported by the pages only.
 
     figures              top-k bars, layer × head attention grid, query picker, position similarity
-    attention_views      the Attention page's maps, from cached attentions (no model call)
-    position_embeddings  cosine similarity of a ViT's learned position embeddings
+    attention_views, position_embeddings   shims: moved to vitdemo.explain (remove after the merges)
     texts                every explanatory sentence the app shows
     image_items          uploads and gallery images as bytes + digest
     cache                models per process, explanations per (image, model, class, settings)

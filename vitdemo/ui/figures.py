@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from vitdemo.explain.result import ClassScore
+from vitdemo.models.prediction import ClassScore
 from vitdemo.ui.texts import short_label
 
 ACCENT = "#2563eb"  # matches theme.primaryColor in .streamlit/config.toml
@@ -49,6 +49,33 @@ def top_k_bar_chart(top_k: Sequence[ClassScore], *, target_index: int | None = N
         yaxis=dict(fixedrange=True, automargin=True),
         showlegend=False,
         bargap=0.35,
+    )
+    return fig
+
+
+def accuracy_bar_chart(accuracy: dict[str, float], n_images: int) -> go.Figure:
+    """Horizontal bars: each model's top-1 accuracy, labelled in percent, on `n_images` images."""
+    specs = list(accuracy)
+    fig = go.Figure(
+        go.Bar(
+            x=[accuracy[s] for s in specs],
+            y=specs,
+            orientation="h",
+            marker_color=ACCENT,
+            text=[f"{accuracy[s]:.0%}" for s in specs],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    )
+    fig.update_layout(
+        height=60 + 40 * len(specs),
+        margin=dict(l=8, r=48, t=8, b=8),
+        xaxis=dict(
+            range=[0, 1],
+            tickformat=".0%",
+            title=f"top-1 correct on {n_images} Shapes image{'s' if n_images != 1 else ''}",
+        ),
+        yaxis=dict(autorange="reversed", automargin=True),
     )
     return fig
 

@@ -6,73 +6,7 @@ shows and how to read it. Keeping them here lets pages stay thin and the wording
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class MethodText:
-    """How one explanation map is named and explained."""
-
-    title: str  # short name shown above a tile
-    sentence: str  # one sentence: what the map shows and how to read it
-    families: tuple[str, ...]  # model families the map exists for ("vit", "cnn")
-
-
-METHOD_TEXTS: dict[str, MethodText] = {
-    "cls": MethodText(
-        "CLS attention",
-        "Where the class token looks in the last layer (mean over heads): the patches it reads "
-        "right before the prediction.",
-        ("vit",),
-    ),
-    "rollout": MethodText(
-        "Attention rollout",
-        "Attention multiplied through every layer, skip connections included: how much each patch "
-        "flows into the class token overall, whatever the class.",
-        ("vit",),
-    ),
-    "relevance": MethodText(
-        "Gradient relevance",
-        "Attention weighted by its gradient for the chosen class and propagated through the layers: "
-        "only attention that supports this class survives.",
-        ("vit",),
-    ),
-    "gradcam": MethodText(
-        "Grad-CAM",
-        "A late feature map weighted by how much each channel raises the chosen class's score: "
-        "warm regions push the prediction towards that class.",
-        ("vit", "cnn"),
-    ),
-    "gradcam++": MethodText(
-        "Grad-CAM++",
-        "Grad-CAM with pixel-wise weights, which spreads credit over several instances of an object "
-        "instead of the single strongest one.",
-        ("vit", "cnn"),
-    ),
-    "layercam": MethodText(
-        "LayerCAM",
-        "Keeps only positive gradients at each position: sharper maps that also work on earlier layers.",
-        ("vit", "cnn"),
-    ),
-    "eigencam": MethodText(
-        "EigenCAM",
-        "The main direction of the feature map (its first principal component), with no gradient: "
-        "what the layer finds salient, not tied to one class.",
-        ("vit", "cnn"),
-    ),
-    "hirescam": MethodText(
-        "HiResCAM",
-        "Multiplies gradients and activations element-wise before summing: faithful to the model "
-        "at the cost of noisier maps.",
-        ("vit", "cnn"),
-    ),
-    "scorecam": MethodText(
-        "Score-CAM",
-        "Masks the image with each channel and measures the class score directly; no gradients, "
-        "but one forward pass per channel (slow).",
-        ("vit", "cnn"),
-    ),
-}
+from vitdemo.explain.methods import METHODS
 
 FAMILY_NAMES = {"vit": "Vision Transformer", "cnn": "convolutional network (ResNet)"}
 CAM_LAYER_TEXT = {
@@ -176,15 +110,21 @@ FETCH_HELP = (
 
 
 def method_title(name: str) -> str:
-    """Display name of an explanation map ("gradcam" → "Grad-CAM"); unknown names are title-cased."""
-    text = METHOD_TEXTS.get(name)
-    return text.title if text else name.replace("_", " ").title()
+    """Display name of an explanation map, from the method registry ("gradcam" → "Grad-CAM")."""
+    method = METHODS.get(name)
+    return method.title if method else name.replace("_", " ").title()
 
 
 def method_sentence(name: str) -> str:
-    """The one-sentence explanation of a map; an empty string for names we have no text for."""
-    text = METHOD_TEXTS.get(name)
-    return text.sentence if text else ""
+    """The classroom sentence of a map, from the method registry; empty for unknown names."""
+    method = METHODS.get(name)
+    return method.sentence if method else ""
+
+
+def method_reference(name: str) -> str:
+    """The technical line and paper of a map, for the About page."""
+    method = METHODS.get(name)
+    return f"{method.description} ({method.paper})" if method else ""
 
 
 def cam_layer_title(name: str, choices: list[str]) -> str:

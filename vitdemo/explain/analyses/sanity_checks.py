@@ -31,7 +31,7 @@ from vitdemo.explain.analyses.map_similarity import rank_correlation, structural
 from vitdemo.explain.attention_capture import transformer_blocks
 from vitdemo.explain.cnn_capture import cnn_stages
 from vitdemo.explain.engine import explain
-from vitdemo.explain.methods import ALL_METHODS, ATTENTION_METHODS
+from vitdemo.explain.methods import METHODS
 from vitdemo.models.loaded import LoadedModel
 
 # Mean rank correlation with the trained map over the randomisation steps at or above which a method
@@ -150,7 +150,7 @@ def randomised_copy(model: LoadedModel) -> LoadedModel:
 
 def applicable_methods(model: LoadedModel) -> tuple[str, ...]:
     """Every map method the explain engine offers for this model's family."""
-    return tuple(m for m in ALL_METHODS if model.family == "vit" or m not in ATTENTION_METHODS)
+    return METHODS.applicable(model.family)
 
 
 def cascading_randomisation(
@@ -168,7 +168,7 @@ def cascading_randomisation(
     Args:
         model: the (shared) trained model; it is never modified.
         image: the image to explain.
-        methods: map names (`vitdemo.explain.ALL_METHODS`); default every one that applies.
+        methods: map names (`vitdemo.explain.methods.METHODS`); default every one that applies.
         target: class to explain; default the trained model's top-1 (kept for every step).
         cam_layer: the Grad-CAM family's layer, as for `explain`.
         seed: seeds the re-initialisation.
