@@ -49,6 +49,7 @@ def test_load_counts_who_is_ahead_and_estimates_the_wait():
     holder = threading.Thread(target=hold)
     holder.start()
     started.wait()
+
     def wait_a_turn() -> None:
         with queue.turn():
             pass

@@ -221,7 +221,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
     _draft_large_jpeg(image)
     try:
         image.load()  # decodes the first frame only: animations and multi-page files stop here
-    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... for broken data
+    except Exception:  # Pillow raises OSError, SyntaxError, ValueError... for broken data
         raise BadImageError(
             f"is a truncated or corrupt {image.format} image: part of the file is missing or damaged", name
         ) from None
