@@ -149,6 +149,20 @@ def test_a_bad_upload_gets_its_message_and_the_good_ones_still_render(app):
     assert len(top_k_charts(app)) == 2  # good.png, both models
 
 
+def test_the_same_picture_uploaded_twice_is_shown_once(app):
+    app.session_state[GALLERY_KEY] = []
+    app.run()
+    app.sidebar.file_uploader[0].set_value(
+        [("star.png", shape_png(), "image/png"), ("star-again.png", shape_png(), "image/png")]
+    )
+    app.run()
+    no_traceback(app)
+    assert errors(app) == []
+    headings = [m.value for m in app.markdown if m.value.startswith("#### ")]
+    assert headings == ["#### star.png"]
+    assert len(top_k_charts(app)) == 2
+
+
 class ModelCalls:
     """Counts `explain` calls and network forward passes of the app's shared models."""
 

@@ -188,5 +188,8 @@ def batched_logits(model: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
     Returns:
         (n, classes) float32 logits on the CPU, equal (within float tolerance) to running the
         images alone.
+
+    Never call it while holding `model.lock`: the batch may be run by another caller's thread,
+    which takes that lock.
     """
     return forward_queue(model).logits(model, inputs)

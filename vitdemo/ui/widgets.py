@@ -24,7 +24,13 @@ def require_images(limit: int | None = None) -> list[DecodedImage]:
     Args:
         limit: show at most this many, with a note when more were chosen.
     """
-    items = chosen_images()
+    # The same picture twice (uploaded again, or a gallery image uploaded) is shown once: every
+    # cached result and widget of an image is keyed by its content.
+    items, seen = [], set()
+    for item in chosen_images():
+        if item.digest not in seen:
+            seen.add(item.digest)
+            items.append(item)
     if not items:
         st.info(
             "Upload an image or pick a gallery sample in the sidebar to begin.", icon=":material/arrow_back:"
