@@ -1,11 +1,15 @@
-"""Explore: every chosen image × every chosen model — top-3 and four explanation maps side by side."""
+"""Explore: every chosen image × every chosen model — top-3 and four explanation maps side by side.
+
+Answer first: the page draws every model's top-3 (one batched forward pass, shared with other
+sessions), then fills each model's maps into the place kept for them, and computes faithfulness
+scores last, only when asked for.
+"""
 
 import streamlit as st
 
-from vitdemo.ui.cache import STANDARD_METHODS, explanation, faithfulness, mask_scores
+from vitdemo.ui.cache import STANDARD_METHODS, explanation, faithfulness, mask_scores, prediction
 from vitdemo.ui.figures import top_k_bar_chart
 from vitdemo.ui.guard import shown_errors
-from vitdemo.ui.model_facts import parameter_count
 from vitdemo.ui.texts import (
     FAITHFULNESS_HELP,
     FAMILY_NAMES,
@@ -13,15 +17,15 @@ from vitdemo.ui.texts import (
     TOP_K_CAPTION,
     method_sentence,
     method_title,
+    short_label,
 )
-from vitdemo.ui.tiles import map_tile
+from vitdemo.ui.tiles import VIEW_TILE, map_tile, show_scores, tile_png
 from vitdemo.ui.widgets import PLOTLY_CONFIG, choose_target, require_images, require_models
 
 # The same four columns for every model, so a ViT and a ResNet line up; a CNN's attention columns
 # say why they are empty, which is itself the lesson.
 METHODS = STANDARD_METHODS
 MAX_IMAGES = 6
-LIGHT_MODEL_PARAMETERS = 30_000_000
 
 st.title("Explore")
 st.write(PAGE_INTROS["explore"])
@@ -35,52 +39,58 @@ with st.expander("How to read this page", expanded=False):
 
 images = require_images(limit=MAX_IMAGES)
 models = require_models()
-# Scoring costs ~18 extra forward passes per map: on by default only for small models (the demo
-# models take a second; a ViT-B on a laptop CPU takes minutes).
-light = all(parameter_count(model) <= LIGHT_MODEL_PARAMETERS for model in models)
+# Off by default: scoring costs ~18 extra model runs per map, and a class at once would wait for it.
 score = st.toggle(
     "Score each map's faithfulness",
-    value=light,
+    value=False,
     key="explore_score",
     help=FAITHFULNESS_HELP + " Costs about 18 extra model runs per map, once per image and class.",
 )
 
 
-def model_row(image, model) -> None:
-    """One model on one image: name, class picker and top-3 bars above; input view and four maps below."""
+def answer_row(image, model, index: int) -> tuple[int | None, object]:
+    """Name, class picker and top-3 bars of one model; returns the picked class and the place for the maps."""
     key = f"{model.spec}:{image.digest[:16]}"
-    first = explanation(model.spec, image, methods=METHODS)
+    guess = prediction(model.spec, image)
     name_col, target_col, chart_col = st.columns([1.3, 1.5, 2.2], gap="medium", vertical_alignment="center")
     with name_col:
         st.markdown(f"**{model.spec}**", help=model.source)
         st.caption(f"{FAMILY_NAMES[model.family]} · {model.num_classes} classes")
     with target_col:
-        target = choose_target(model, first, key=f"target:{key}")
-    result = first if target is None else explanation(model.spec, image, target=target, methods=METHODS)
-    with chart_col:
+        target = choose_target(model, guess, key=f"target:{key}")
+    with chart_col, st.container(key=f"explore_top3_{index}_{image.digest[:12]}"):
+        best = guess.top_k[0]
         st.plotly_chart(
-            top_k_bar_chart(result.top_k, target_index=result.target.index),
+            top_k_bar_chart(guess.top_k, target_index=best.index if target is None else target),
             key=f"topk:{key}",
             config=PLOTLY_CONFIG,
         )
+        st.caption(f"Top guess: {short_label(best.label)} ({best.prob:.0%})")
+    return target, st.container(key=f"explore_maps_{index}_{image.digest[:12]}")
+
+
+def map_row(image, model, target: int | None) -> list[tuple[object, str, object, dict | None]]:
+    """The input view and the four maps of one model; returns the score slots to fill in later."""
+    result = explanation(model.spec, image, target=target, methods=METHODS)
     columns = st.columns(1 + len(METHODS), gap="medium")
     with columns[0]:
         st.markdown("**Model input**", help="The image resized and cropped to the network's input size.")
-        st.image(result.view, width="stretch")
+        st.image(tile_png(result, VIEW_TILE), width="stretch")
+    slots = []
     for column, name in zip(columns[1:], METHODS, strict=True):
         with column:
             available = name in result.maps
-            faithful = (
-                faithfulness(model.spec, image, result, name, methods=METHODS)
-                if score and available
-                else None
-            )
             on_mask = (
                 mask_scores(model, result, name, image.mask) if image.mask is not None and available else None
             )
-            map_tile(result, name, faithful=faithful, on_mask=on_mask)
+            slot = map_tile(result, name, on_mask=on_mask)
+            if slot is not None:
+                slots.append((slot, name, result, on_mask))
+    return slots
 
 
+# 1. Every model's answer, for every image, before any map.
+rows = []
 for image in images:
     with st.container(border=True):
         truth = f" · true class: **{image.true_label}**" if image.true_label else ""
@@ -92,4 +102,17 @@ for image in images:
             if i:
                 st.divider()
             with shown_errors(f"{model.spec} on {image.name}"):
-                model_row(image, model)
+                target, place = answer_row(image, model, i)
+                rows.append((image, model, target, place))
+
+# 2. The maps, into the places kept for them.
+score_slots = []
+for image, model, target, place in rows:
+    with place, shown_errors(f"maps of {model.spec} on {image.name}"):
+        score_slots += [(image, model, *slot) for slot in map_row(image, model, target)]
+
+# 3. Faithfulness last, when asked for.
+if score:
+    for image, model, slot, name, result, on_mask in score_slots:
+        with shown_errors(f"scores of {model.spec} on {image.name}"):
+            show_scores(slot, faithfulness(model.spec, image, result, name, methods=METHODS), on_mask)

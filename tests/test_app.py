@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import vitdemo.ui.cache as app_cache
 from vitdemo.data.shapes import render_shape
+from vitdemo.errors import VitdemoError
 from vitdemo.ui.sidebar import GALLERY_KEY, MODELS_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +107,26 @@ def test_explore_shows_three_predictions_per_model_and_the_maps_for_an_upload(ap
     for name in ("**CLS attention**", "**Attention rollout**", "**Gradient relevance**", "**Grad-CAM**"):
         assert titles.count(name) == 2
     assert any("no attention" in c.value for c in app.caption)  # the ResNet's placeholder reason
-    assert any("deletion" in c.value and "insertion" in c.value for c in app.caption)
+    top_guesses = [c.value for c in app.caption if c.value.startswith("Top guess: ")]
+    assert len(top_guesses) == 2 and all(g.split(": ")[1].split(" (")[0] in TINY_LABELS for g in top_guesses)
+    # Faithfulness is scored only when asked for: it costs ~18 model runs per map.
+    assert not any("deletion" in c.value for c in app.caption)
+    app.toggle(key="explore_score").set_value(True).run()
+    no_traceback(app)
+    scored = [c.value for c in app.caption if "deletion" in c.value and "insertion" in c.value]
+    assert len(scored) == 5  # the ViT's four maps and the ResNet's Grad-CAM: every map that exists
+
+
+def test_explore_shows_the_top3_from_its_own_forward_pass_before_and_without_the_maps(app, monkeypatch):
+    def maps_not_ready(*args, **kwargs):
+        raise VitdemoError("The maps are not ready.")
+
+    monkeypatch.setattr(app_cache, "explain", maps_not_ready)
+    app.run()
+    no_traceback(app)
+    assert len(top_k_charts(app)) == 2  # both models answered...
+    assert len([c for c in app.caption if c.value.startswith("Top guess: ")]) == 2
+    assert errors(app) == ["The maps are not ready."] * 2  # ...while their maps failed, each in its place
 
 
 def test_a_bad_upload_gets_its_message_and_the_good_ones_still_render(app):
@@ -127,6 +147,20 @@ def test_a_bad_upload_gets_its_message_and_the_good_ones_still_render(app):
     assert messages[1].startswith("broken.png:")
     assert all("\n" not in m for m in messages)
     assert len(top_k_charts(app)) == 2  # good.png, both models
+
+
+def test_the_same_picture_uploaded_twice_is_shown_once(app):
+    app.session_state[GALLERY_KEY] = []
+    app.run()
+    app.sidebar.file_uploader[0].set_value(
+        [("star.png", shape_png(), "image/png"), ("star-again.png", shape_png(), "image/png")]
+    )
+    app.run()
+    no_traceback(app)
+    assert errors(app) == []
+    headings = [m.value for m in app.markdown if m.value.startswith("#### ")]
+    assert headings == ["#### star.png"]
+    assert len(top_k_charts(app)) == 2
 
 
 class ModelCalls:

@@ -82,6 +82,26 @@ def test_perturbed_images_go_through_the_network_in_batches():
     deletion_insertion_curves(model, view, good, 0, steps=12, batch_size=8)
     assert calls == [8, 8, 8, 2]  # 2 × (12 + 1) images
     assert len(calls) == math.ceil(26 / 8)
+    calls.clear()
+    deletion_insertion_curves(model, view, good, 0, steps=8)
+    assert calls == [18]  # by default both curves in one forward pass
+
+
+def test_batched_curves_equal_the_curves_computed_one_image_at_a_time():
+    model = controlled_vit((32, 32))
+    image = image_with_bright_patch((32, 32), (8, 8), (2, 1))
+    result = explain(model, image, target="bright", methods=["rollout", "gradcam"])
+    for name in result.maps:
+        together = deletion_insertion_curves(
+            model, result.view, result.maps[name], result.target.index, steps=8
+        )
+        alone = deletion_insertion_curves(
+            model, result.view, result.maps[name], result.target.index, steps=8, batch_size=1
+        )
+        np.testing.assert_allclose(together.deletion, alone.deletion, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(together.insertion, alone.insertion, rtol=1e-4, atol=1e-6)
+        assert together.deletion_auc == pytest.approx(alone.deletion_auc, abs=1e-5)
+    assert together.deletion[0] - together.deletion[-1] > 0.5  # the curve really moves
 
 
 def test_report_on_a_vit_explanation_with_a_mask():

@@ -2,7 +2,9 @@
 
 Everything users feed us goes through `load_image`: it decodes, validates and normalises, so the code
 after it can trust a plain RGB image of sane size. Each rejection is a `BadImageError` whose text is
-one line for a person ("photo.jpg: is a truncated or corrupt image (...)").
+one plain sentence for a person ("photo.jpg: is a truncated or corrupt JPEG image: part of the file is
+missing or damaged"); Pillow's own wording ("Truncated File Read", "… could be decompression bomb DOS
+attack.") is for developers and never reaches the message.
 
 What it does, in order:
   * reads the bytes, refusing empty and oversized files;
@@ -219,9 +221,9 @@ def _decode(data: bytes, name: str) -> Image.Image:
     _draft_large_jpeg(image)
     try:
         image.load()  # decodes the first frame only: animations and multi-page files stop here
-    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... for broken data
+    except Exception:  # Pillow raises OSError, SyntaxError, ValueError... for broken data
         raise BadImageError(
-            f"is a truncated or corrupt {image.format} image ({one_line(err)})", name
+            f"is a truncated or corrupt {image.format} image: part of the file is missing or damaged", name
         ) from None
     return _normalise(image, name, orientation=orientation, original_size=(width, height))
 
@@ -236,14 +238,16 @@ def _open(data: bytes, name: str) -> Image.Image:
             # a damaged PNG must not load as silent garbage. It consumes the image, so open twice.
             Image.open(io.BytesIO(data), formats=formats).verify()
             return Image.open(io.BytesIO(data), formats=formats)
-        except Image.DecompressionBombError as err:
+        except Image.DecompressionBombError:
             raise BadImageError(
-                f"claims an absurd size and looks like a decompression bomb ({one_line(err)})", name
+                f"claims over {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:,.0f} megapixels and looks like a "
+                "decompression bomb, so it was not opened",
+                name,
             ) from None
         except UnidentifiedImageError:
             raise BadImageError(_not_an_image_reason(data), name) from None
-        except Exception as err:  # corrupt headers surface as many exception types
-            raise BadImageError(f"is a corrupt image file ({one_line(err)})", name) from None
+        except Exception:  # corrupt headers surface as many exception types
+            raise BadImageError("is a corrupt image file: its header or data is damaged", name) from None
 
 
 def _allowed_formats() -> list[str]:

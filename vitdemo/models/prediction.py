@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from vitdemo.errors import VitdemoError
+from vitdemo.models.batching import batched_logits
 from vitdemo.models.loaded import LoadedModel
 
 BATCH_SIZE = 16  # bounds memory for long image lists; CPU throughput barely improves beyond this
@@ -64,7 +65,6 @@ def predict(
 
 
 def _probabilities(model: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
-    # The lock keeps this forward pass out of another call's hooked critical section (see loaded.py).
-    with model.lock, torch.inference_mode():
-        logits = model.logits(batch.to(model.device))  # (B, num_classes)
-    return logits.float().softmax(dim=1).cpu()
+    # Through the model's request queue: a class predicting at once shares batched forward passes.
+    logits = batched_logits(model, batch)  # (B, num_classes)
+    return logits.softmax(dim=1)

@@ -6,12 +6,21 @@
   map settings — the Grad-CAM layer `cam_layer` included). The image itself is passed unhashed (`_image`): the digest already names it.
   Results are shared between sessions (a class opening the same gallery image computes it once)
   and must be treated as read-only.
+* Predictions: `st.cache_resource` keyed by (model spec, image digest): the top-k and the logits,
+  from the model's request queue (`vitdemo.models.batching`), so a class uploading at once shares
+  batched forward passes and sees its top-3 before any map is computed.
+* Heavy work (explanations, faithfulness scores) takes turns in `EXPLAIN_QUEUE`, first come first
+  served; a caller that has to wait sees a spinner saying how many requests are ahead and roughly
+  how long. Cache hits never queue.
 * Everything a slider changes afterwards (layer, head, query token, head fusion, colour scale) is
   computed from the cached attentions by pure functions — the model never runs for a slider.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import streamlit as st
 from PIL import Image
 
@@ -19,9 +28,11 @@ from vitdemo.data.images import load_image
 from vitdemo.errors import BadImageError
 from vitdemo.explain import explain
 from vitdemo.explain.faithfulness import align_mask, deletion_insertion_curves, energy_in_mask, pointing_game
-from vitdemo.explain.result import ExplainResult
+from vitdemo.explain.result import ClassScore, ExplainResult
 from vitdemo.models import LoadedModel, load_model
+from vitdemo.models.batching import batched_logits
 from vitdemo.ui.image_items import DecodedImage, SessionImage
+from vitdemo.ui.work_queue import FairQueue, waiting_sentence
 
 # Explore, Attention and Compare ask for the same maps, so one explanation per (model, image,
 # class) serves all three pages: switching pages recomputes nothing.
@@ -30,6 +41,12 @@ STANDARD_METHODS = ("cls", "rollout", "relevance", "gradcam")
 # few enough for a 16 GB Space.
 MAX_CACHED_EXPLANATIONS = 96
 EXPLANATION_TTL_S = 2 * 3600
+# Predictions are a few hundred bytes each: a whole class's uploads, for every model.
+MAX_CACHED_PREDICTIONS = 512
+TOP_K = 3
+
+# Explanations and faithfulness scores of all sessions take turns here (see work_queue.py).
+EXPLAIN_QUEUE = FairQueue()
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)
@@ -60,9 +77,41 @@ def decode(item: SessionImage) -> DecodedImage:
     )
 
 
-@st.cache_resource(
-    show_spinner="Running the model…", max_entries=MAX_CACHED_EXPLANATIONS, ttl=EXPLANATION_TTL_S
-)
+@dataclass(frozen=True)
+class Prediction:
+    """A model's answer for one image, before any map: what the top-3 bars and the class picker need.
+
+    Attributes:
+        top_k: the `TOP_K` most probable classes, best first.
+        logits: raw scores for every class, float32 (num_classes,) (as `ExplainResult.logits`).
+    """
+
+    top_k: list[ClassScore]
+    logits: np.ndarray
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_CACHED_PREDICTIONS, ttl=EXPLANATION_TTL_S)
+def _prediction(spec: str, digest: str, _image: Image.Image) -> Prediction:
+    model = cached_model(spec)
+    x = model.preprocessing.to_tensor(_image)[None]  # (1, 3, H, W)
+    logits = batched_logits(model, x)[0]  # (classes,): batched with other sessions' images
+    probs = logits.softmax(dim=-1)
+    top = probs.topk(min(TOP_K, model.num_classes)).indices.tolist()
+    scores = [ClassScore(index=i, label=model.labels[i], prob=float(probs[i])) for i in top]
+    return Prediction(top_k=scores, logits=logits.numpy())
+
+
+def prediction(spec: str, image: DecodedImage) -> Prediction:
+    """The cached top-k and logits of one model on one decoded image (one forward pass, no maps).
+
+    Raises:
+        VitdemoError: the model cannot load (one line for a person).
+    """
+    assert image.image is not None, "predict only decoded images"
+    return _prediction(spec, image.digest, image.image)
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_CACHED_EXPLANATIONS, ttl=EXPLANATION_TTL_S)
 def _explanation(
     spec: str,
     digest: str,
@@ -72,8 +121,9 @@ def _explanation(
     _image: Image.Image,
 ) -> ExplainResult:
     model = cached_model(spec)
-    # `explain` is looked up in this module's globals at call time, so tests can count calls.
-    return explain(model, _image, target=target, methods=methods, **dict(settings))
+    with EXPLAIN_QUEUE.turn():
+        # `explain` is looked up in this module's globals at call time, so tests can count calls.
+        return explain(model, _image, target=target, methods=methods, **dict(settings))
 
 
 def explanation(
@@ -99,14 +149,16 @@ def explanation(
     """
     assert image.image is not None, "explain only decoded images"
     key_settings = tuple(sorted(settings.items()))
-    return _explanation(spec, image.digest, target, methods, key_settings, image.image)
+    # The spinner shows only when the call takes a while (a cache hit never does).
+    with st.spinner(waiting_sentence(EXPLAIN_QUEUE.load())):
+        return _explanation(spec, image.digest, target, methods, key_settings, image.image)
 
 
 # Deletion/insertion steps per curve: 2 × (steps + 1) extra images through the network per map.
 FAITHFULNESS_STEPS = 8
 
 
-@st.cache_resource(show_spinner="Scoring faithfulness…", max_entries=1024, ttl=EXPLANATION_TTL_S)
+@st.cache_resource(show_spinner=False, max_entries=1024, ttl=EXPLANATION_TTL_S)
 def _faithfulness(
     spec: str,
     digest: str,
@@ -116,9 +168,10 @@ def _faithfulness(
     name: str,
     _result: ExplainResult,
 ) -> dict[str, float]:
-    curves = deletion_insertion_curves(
-        cached_model(spec), _result.view, _result.maps[name], target, steps=FAITHFULNESS_STEPS
-    )
+    with EXPLAIN_QUEUE.turn():
+        curves = deletion_insertion_curves(
+            cached_model(spec), _result.view, _result.maps[name], target, steps=FAITHFULNESS_STEPS
+        )
     return {"deletion_auc": curves.deletion_auc, "insertion_auc": curves.insertion_auc}
 
 
@@ -136,7 +189,8 @@ def faithfulness(
     `methods` and `settings` must be those the result was computed with: they are part of the key.
     """
     key_settings = tuple(sorted(settings.items()))
-    return _faithfulness(spec, image.digest, result.target.index, methods, key_settings, name, result)
+    with st.spinner(waiting_sentence(EXPLAIN_QUEUE.load(), "the scores")):
+        return _faithfulness(spec, image.digest, result.target.index, methods, key_settings, name, result)
 
 
 def mask_scores(model: LoadedModel, result: ExplainResult, name: str, mask) -> dict[str, float]:

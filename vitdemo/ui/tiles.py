@@ -1,9 +1,20 @@
-"""Image tiles: one explanation map over the image, with its name, its sentence and its scores."""
+"""Image tiles: one explanation map over the image, with its name, its sentence and its scores.
+
+Every tile image is blended and PNG-encoded once per (explanation, map) and the bytes reused by
+every session and rerun that shows it: `st.image` of an array would re-encode it on each run, which
+for a class of twenty is most of the server's time after the forward passes. The store follows the
+cached explanations' lifetime (an entry goes when its result is freed), so it is as bounded as they are.
+"""
 
 from __future__ import annotations
 
+import io
+import threading
+import weakref
+
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from vitdemo.explain.overlay import overlay
 from vitdemo.explain.result import ExplainResult
@@ -22,6 +33,44 @@ def dimmed(view: np.ndarray) -> np.ndarray:
     """A washed-out grey copy of the view: the placeholder for a map that does not exist."""
     grey = view.astype(np.float32).mean(axis=-1, keepdims=True)
     return (0.35 * grey + 0.65 * 235).repeat(3, axis=-1).astype(np.uint8)
+
+
+_ENCODED: dict[int, dict[str, bytes]] = {}  # id(result) → tile name → PNG bytes
+_ENCODED_LOCK = threading.Lock()
+VIEW_TILE, DIMMED_TILE = ":view", ":dimmed"  # tile names that are not map names
+
+
+def tile_png(result: ExplainResult, tile: str) -> bytes:
+    """PNG bytes of one tile of `result`: a map name (its overlay), `VIEW_TILE` or `DIMMED_TILE`.
+
+    Encoded on first use and kept as long as `result` lives (results are shared and read-only).
+    """
+    key = id(result)
+    with _ENCODED_LOCK:
+        cached = _ENCODED.get(key, {}).get(tile)
+    if cached is not None:
+        return cached
+    if tile == VIEW_TILE:
+        pixels = result.view
+    elif tile == DIMMED_TILE:
+        pixels = dimmed(result.view)
+    else:
+        pixels = overlay_image(result, tile)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)  # fast; tiles are small
+    data = buffer.getvalue()
+    with _ENCODED_LOCK:
+        if key not in _ENCODED:
+            _ENCODED[key] = {}
+            # ids are reused after a free: drop the entry with the result, before that can happen.
+            weakref.finalize(result, _forget, key)
+        _ENCODED[key][tile] = data
+    return data
+
+
+def _forget(key: int) -> None:
+    with _ENCODED_LOCK:
+        _ENCODED.pop(key, None)
 
 
 def _short(value: float) -> str:
@@ -47,14 +96,25 @@ def map_tile(
     *,
     faithful: dict[str, float] | None = None,
     on_mask: dict[str, float] | None = None,
-) -> None:
-    """Draw one tile: title (with the method's sentence as help), overlay, scores; or why it is missing."""
+):
+    """Draw one tile: title (with the method's sentence as help), overlay, scores; or why it is missing.
+
+    Returns the `st.empty()` slot of the score line, so scores computed later can fill it in; None
+    for a map that does not exist.
+    """
     st.markdown(f"**{method_title(name)}**", help=method_sentence(name) or None)
     if name in result.maps:
-        st.image(overlay_image(result, name), width="stretch")
-        line = score_line(faithful, on_mask)
-        if line:
-            st.caption(line, help=FAITHFULNESS_HELP + (" " + MASK_SCORE_HELP if on_mask else ""))
-        return
-    st.image(dimmed(result.view), width="stretch")
+        st.image(tile_png(result, name), width="stretch")
+        slot = st.empty()
+        show_scores(slot, faithful, on_mask)
+        return slot
+    st.image(tile_png(result, DIMMED_TILE), width="stretch")
     st.caption(result.unavailable.get(name, "Not computed for this model."))
+    return None
+
+
+def show_scores(slot, faithful: dict[str, float] | None, on_mask: dict[str, float] | None) -> None:
+    """Write (or rewrite) the score caption into `slot`, an `st.empty()`; nothing when there are no scores."""
+    line = score_line(faithful, on_mask)
+    if line:
+        slot.caption(line, help=FAITHFULNESS_HELP + (" " + MASK_SCORE_HELP if on_mask else ""))

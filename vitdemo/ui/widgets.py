@@ -9,7 +9,7 @@ from vitdemo.errors import VitdemoError
 from vitdemo.explain.cam_layers import cam_layers
 from vitdemo.explain.result import ExplainResult
 from vitdemo.models import LoadedModel
-from vitdemo.ui.cache import cached_model, decode
+from vitdemo.ui.cache import Prediction, cached_model, decode
 from vitdemo.ui.guard import one_line
 from vitdemo.ui.image_items import DecodedImage
 from vitdemo.ui.sidebar import chosen_images, chosen_specs
@@ -24,7 +24,13 @@ def require_images(limit: int | None = None) -> list[DecodedImage]:
     Args:
         limit: show at most this many, with a note when more were chosen.
     """
-    items = chosen_images()
+    # The same picture twice (uploaded again, or a gallery image uploaded) is shown once: every
+    # cached result and widget of an image is keyed by its content.
+    items, seen = [], set()
+    for item in chosen_images():
+        if item.digest not in seen:
+            seen.add(item.digest)
+            items.append(item)
     if not items:
         st.info(
             "Upload an image or pick a gallery sample in the sidebar to begin.", icon=":material/arrow_back:"
@@ -67,20 +73,20 @@ def require_models(family: str | None = None) -> list[LoadedModel]:
     return models
 
 
-def class_options(model: LoadedModel, first: ExplainResult) -> list[int]:
+def class_options(model: LoadedModel, first: ExplainResult | Prediction) -> list[int]:
     """Class indices for a picker: the top-k first (best first), then every other class in label order."""
     top = [score.index for score in first.top_k]
     return top + [i for i in range(model.num_classes) if i not in top]
 
 
 def choose_target(
-    model: LoadedModel, first: ExplainResult, *, key: str, label: str = "Explain the class"
+    model: LoadedModel, first: ExplainResult | Prediction, *, key: str, label: str = "Explain the class"
 ) -> int | None:
     """A class picker seeded with the top-1; returns None while the top-1 is picked (reuses `first`).
 
     Args:
         model: whose classes to offer.
-        first: the explanation for the top-1 class (gives the ranking and probabilities).
+        first: the prediction, or the explanation for the top-1 class (gives the ranking and probabilities).
         key: a widget key unique on the page (e.g. spec + image digest).
         label: the picker's label.
     """
@@ -122,7 +128,7 @@ def choose_cam_layer(model: LoadedModel, *, key: str) -> str:
     )
 
 
-def _probabilities(result: ExplainResult) -> np.ndarray | None:
+def _probabilities(result: ExplainResult | Prediction) -> np.ndarray | None:
     if result.logits is None:
         return None
     logits = np.asarray(result.logits, dtype=np.float64)
