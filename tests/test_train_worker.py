@@ -54,6 +54,7 @@ def _steps(run: RunDir) -> int:
     return sum(m.get("kind") == "step" for m in run.read_metrics())
 
 
+@pytest.mark.slow
 def test_a_run_finishes_after_its_app_is_killed_and_the_queue_survives_the_restart(
     tmp_path, colours, tiny_vit_dir
 ):
@@ -86,6 +87,7 @@ def test_a_run_finishes_after_its_app_is_killed_and_the_queue_survives_the_resta
     assert second.status()["started_at"] >= first.status()["finished_at"]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_reported_as_interrupted_with_the_reason(tmp_path, colours, tiny_vit_dir):
     manager = RunManager(tmp_path / "runs", poll_seconds=0.2)
     try:
