@@ -39,7 +39,6 @@ sys.path.insert(0, str(REPO))
 from vitdemo.train import FineTuneConfig, RunDir, RunManager, snapshot  # noqa: E402
 from vitdemo.ui.training_charts import live_run_figures  # noqa: E402
 
-ROWS = (10, 1_000, 10_000)
 STEPS_PER_EPOCH = 20
 
 
@@ -150,10 +149,10 @@ def _read_whole(run: RunDir) -> list[dict]:
     return [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
 
 
-def chart_costs(root: Path, before_ref: str, repeats: int) -> dict:
+def chart_costs(root: Path, before_ref: str, repeats: int, row_counts: list[int]) -> dict:
     old = _old_charts(before_ref)
     costs = {}
-    for rows in ROWS:
+    for rows in row_counts:
         run = _metrics_file(root, rows)
         metrics = run.read_metrics()
         row = {"rows": rows}
@@ -198,13 +197,15 @@ def main() -> None:
         "--run-repeats", type=int, default=2, help="alternate unwatched and watched runs this often"
     )
     ap.add_argument("--skip-run", action="store_true", help="only the chart costs")
+    ap.add_argument("--chart-rows", default="10,1000,10000", help="metric rows to time a chart refresh at")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         result = {"benchmark": "finetune_watching", "model": "demo-resnet", "mode": "full", "data": "shapes"}
         if not args.skip_run:
             result.update(run_speeds(root / "runs", args.epochs, args.watchers, args.run_repeats))
-        result["chart_refresh"] = chart_costs(root / "charts", args.before_ref, args.repeats)
+        rows = [int(r) for r in args.chart_rows.split(",") if r.strip()]
+        result["chart_refresh"] = chart_costs(root / "charts", args.before_ref, args.repeats, rows)
     print(json.dumps(result))
 
 
