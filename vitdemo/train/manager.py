@@ -85,8 +85,7 @@ class RunManager:
     """
 
     def __init__(self, root: str | Path | None = None, *, poll_seconds: float = 0.5) -> None:
-        self.root = Path(root) if root is not None else default_runs_root()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root) if root is not None else default_runs_root()  # created by the first submit
         self._lock = threading.Lock()
         self._children: dict[str, subprocess.Popen] = {}  # run id → the worker this manager started
         self._submitted: list[str] = []
@@ -122,6 +121,8 @@ class RunManager:
 
     def _dispatch(self) -> None:
         """Start a worker for the oldest queued run of every device that has no run training."""
+        if not self.root.is_dir():
+            return
         with self._lock, _folder_lock(self.root):
             active = self._scan()
             busy = {self._device_of(run, status) for run, status in active if status["state"] in OWNED_STATES}
