@@ -119,10 +119,13 @@ class RunManager:
         self._dispatch()
         return run.run_id
 
-    def _dispatch(self) -> None:
-        """Start a worker for the oldest queued run of every device that has no run training."""
+    def _dispatch(self) -> bool:
+        """Start a worker for the oldest queued run of every device that has no run training.
+
+        Returns True while any run under root is queued or started (the watcher keeps polling fast).
+        """
         if not self.root.is_dir():
-            return
+            return False
         with self._lock, _folder_lock(self.root):
             active = self._scan()
             busy = {self._device_of(run, status) for run, status in active if status["state"] in OWNED_STATES}
@@ -136,6 +139,7 @@ class RunManager:
                 if device not in busy and not self._closed.is_set():
                     busy.add(device)
                     self._start_worker(run)
+            return bool(active or self._children)
 
     def _start_worker(self, run: RunDir) -> None:
         env = dict(
@@ -187,10 +191,12 @@ class RunManager:
 
     # -- the watcher --------------------------------------------------------------------------
     def _watch(self, poll_seconds: float) -> None:
-        while not self._closed.wait(poll_seconds):
+        idle = False
+        # With nothing queued or training, look 10× less often: only other processes can add work then.
+        while not self._closed.wait(poll_seconds * (10 if idle else 1)):
             try:
                 self._reap()
-                self._dispatch()
+                idle = not self._dispatch()
             except Exception:  # never let the watcher die: the queue would stall silently
                 log.exception("Fine-tuning dispatcher failed; retrying")
 
