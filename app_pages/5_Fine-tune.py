@@ -1,8 +1,9 @@
 """Fine-tune page: launch a small run, watch it learn live, then explain the result on the other pages.
 
-Thin on purpose: the run manager (vitdemo.train) does the work in a background thread and lives in
-st.cache_resource, so closing the tab never kills a run; this page only reads widgets, submits, and
-polls the run directory with a `run_every` fragment.
+Thin on purpose: the run manager (vitdemo.train) trains each run in a worker process of its own,
+so closing the tab or restarting the app never kills a run, and watching it never slows it; this
+page only reads widgets, submits, and polls the run directories with a `run_every` fragment whose
+charts are built once per new metrics row for every tab.
 """
 
 from __future__ import annotations
@@ -10,17 +11,17 @@ from __future__ import annotations
 import streamlit as st
 
 from vitdemo.train import FineTuneConfig, RunDir, RunManager, default_runs_root, list_runs, snapshot
+from vitdemo.train.config import MODE_KINDS, OPTIMIZERS, SCHEDULES, default_epochs
 from vitdemo.train.data import preview_dataset, save_upload
-from vitdemo.train.run_dir import trained_models
+from vitdemo.train.run_dir import ACTIVE_STATES, trained_models
 from vitdemo.ui.cache import cached_model
 from vitdemo.ui.guard import shown_errors
 from vitdemo.ui.training_charts import (
     class_counts_chart,
     confusion_matrix_chart,
-    epoch_metrics_chart,
     format_eta,
+    live_run_figures,
     metrics_rows,
-    step_loss_chart,
 )
 
 BASE_MODELS = ["demo-vit", "demo-resnet", "vit", "resnet"]
@@ -28,6 +29,8 @@ OTHER_MODEL = "other (type a model spec)…"
 DATA_SOURCES = ["Shapes (built in)", "Upload a .zip / .tar.gz", "Folder on the server"]
 ARCHIVE_UPLOAD_MB = 200  # image folders are bigger than the single photos the app's default limit is for
 POLL_SECONDS = 1.0
+MODE_LABELS = {"head": "head", "last": "last-N blocks", "full": "full"}
+DEFAULTS = FineTuneConfig()  # every default below comes from the config, not retyped here
 
 
 @st.cache_resource(show_spinner=False)
@@ -51,9 +54,8 @@ def data_settings(root: str) -> dict | None:
     source = st.radio("Images", DATA_SOURCES, horizontal=True, key="ft_source")
     if source == DATA_SOURCES[0]:
         classes = st.multiselect("Shapes classes", SHAPE_CLASSES, default=SHAPE_CLASSES, key="ft_shapes")
-        per_class = st.slider(
-            "Images per class (training + validation)", 6, 200, 40, step=2, key="ft_per_class"
-        )
+        per_class = st.slider("Images per class (training + validation)", 6, 200,
+                              DEFAULTS.shapes_per_class, step=2, key="ft_per_class")  # fmt: skip
         return {"data": "shapes", "shapes_classes": classes, "shapes_per_class": per_class}
     if source == DATA_SOURCES[1]:
         upload = st.file_uploader(
@@ -105,29 +107,46 @@ def model_choice(root: str) -> str:
     return choice
 
 
+def _mode() -> str:
+    """The mode the widgets say: "head", "last-N" or "full"."""
+    kind = st.session_state.get("ft_mode", DEFAULTS.mode)
+    return f"last-{st.session_state.get('ft_last_n', 2)}" if kind == "last" else kind
+
+
+def _epochs_follow_mode() -> None:
+    st.session_state["ft_epochs"] = default_epochs(_mode())
+
+
 def training_settings() -> dict:
-    mode = st.radio("What learns", ["head", "last-N blocks", "full"], horizontal=True, key="ft_mode",
-                    help="head: only a new classifier on frozen features (fast, the classroom default). "
-                    "last-N: the last N blocks too. full: every weight.")  # fmt: skip
-    if mode == "last-N blocks":
-        mode = f"last-{st.number_input('N (blocks)', 1, 48, 2, key='ft_last_n')}"
+    st.radio("What learns", MODE_KINDS, format_func=MODE_LABELS.get, horizontal=True, key="ft_mode",
+             on_change=_epochs_follow_mode,
+             help="head: only a new classifier on frozen features (fast, the classroom default). "
+             "last-N: the last N blocks too. full: every weight.")  # fmt: skip
+    if st.session_state["ft_mode"] == "last":
+        st.number_input("N (blocks)", 1, 48, 2, key="ft_last_n")
+    mode = _mode()
+    st.session_state.setdefault("ft_epochs", default_epochs(mode))  # then follows each mode change
     with st.expander("Hyper-parameters"):
         a, b, c = st.columns(3)
         settings = {
             "mode": mode,
-            "epochs": a.number_input("Epochs", 1, 500, 20 if mode == "head" else 5, key="ft_epochs"),
-            "batch_size": b.number_input("Batch size", 1, 512, 32, key="ft_batch"),
+            "epochs": a.number_input("Epochs", 1, 500, key="ft_epochs"),
+            "batch_size": b.number_input("Batch size", 1, 512, DEFAULTS.batch_size, key="ft_batch"),
             "lr": c.number_input(
                 "Learning rate (0 = default for the mode)", 0.0, 1.0, 0.0, format="%.5f", key="ft_lr"
             )
             or None,
-            "optimizer": a.selectbox("Optimizer", ["adamw", "sgd"], key="ft_opt"),
-            "schedule": b.selectbox("Schedule", ["cosine", "step", "constant"], key="ft_sched"),
-            "weight_decay": c.number_input("Weight decay", 0.0, 1.0, 0.01, format="%.4f", key="ft_wd"),
-            "val_fraction": a.slider("Validation share", 0.1, 0.5, 0.2, key="ft_val"),
-            "seed": b.number_input("Seed", 0, 2**31 - 1, 0, key="ft_seed"),
-            "soup_k": c.number_input("Average best K epochs (0 = off)", 0, 10, 0, key="ft_soup"),
-            "augment": a.toggle("Augmentation", False, key="ft_augment"),
+            "optimizer": a.selectbox("Optimizer", OPTIMIZERS, key="ft_opt"),
+            "schedule": b.selectbox("Schedule", SCHEDULES, key="ft_sched"),
+            "weight_decay": c.number_input(
+                "Weight decay", 0.0, 1.0, DEFAULTS.weight_decay, format="%.4f", key="ft_wd"
+            ),
+            "val_fraction": a.slider("Validation share", 0.1, 0.5, DEFAULTS.val_fraction, key="ft_val"),
+            "seed": b.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key="ft_seed"),
+            "soup_k": c.number_input(
+                "Average best K epochs (0 = off)", 0, 10, DEFAULTS.soup_k, key="ft_soup"
+            ),
+            "augment": a.toggle("Augmentation", DEFAULTS.augment, key="ft_augment"),
         }
     return settings
 
@@ -148,29 +167,47 @@ def new_run_form(manager: RunManager, root: str) -> None:
             st.toast(f"Run {st.session_state['ft_run']} queued.")
 
 
-def queue_line(manager: RunManager) -> None:
-    running, waiting = manager.running(), manager.queued()
-    if running or waiting:
-        parts = [f"running on {device}: {run_id}" for device, run_id in running.items()]
-        if waiting:
-            parts.append(f"waiting: {', '.join(waiting)}")
-        st.caption("Queue — " + "; ".join(parts) + ". One run at a time per device.")
+def queue_line(running: dict[str, str], waiting: list[str]) -> None:
+    """Who trains now and who waits, read from the run folders at this refresh (never stale)."""
+    if not (running or waiting):
+        return
+    mine = st.session_state.get("ft_run")
+
+    def name(run_id: str) -> str:
+        return f"{run_id} (yours)" if run_id == mine else run_id
+
+    parts = [f"running on {device}: {name(run_id)}" for device, run_id in running.items()]
+    if waiting:
+        parts.append(f"waiting: {', '.join(map(name, waiting))}")
+    st.caption("Queue — " + "; ".join(parts) + ". One run at a time per device.")
 
 
-def run_panel(manager: RunManager, run: RunDir) -> None:
-    """The live view of one run; reruns itself every POLL_SECONDS while the run is active."""
+def live_panel(manager: RunManager, run: RunDir, polling: bool) -> None:
+    """The queue line and the run's live view, refreshed together every POLL_SECONDS while anything runs."""
+    running, waiting = manager.queue()
+    queue_line(running, waiting)
     view = snapshot(run)
+    run_panel(manager, view)
+    busy = view.active or bool(running or waiting)
+    ended = view.active != st.session_state.get(f"ft_was_active_{view.run_id}", view.active)
+    st.session_state[f"ft_was_active_{view.run_id}"] = view.active
+    if ended or busy != polling:
+        st.rerun()  # the run ended or the queue emptied: redraw the page (lists the new model, stops polling)
+
+
+def run_panel(manager: RunManager, view) -> None:
+    """One run: progress and Stop while active, its message when it ended, live charts, results."""
     if view.active:
         eta = format_eta(view.eta_seconds)
         st.progress(
             view.fraction,
             text=f"{view.state}: {view.progress_text}" + (f" · about {eta} left" if eta else ""),
         )
-        if manager.is_active(view.run_id):
+        if manager.can_stop(view.run_id):
             st.button("Stop", key=f"ft_stop_{view.run_id}", on_click=manager.stop, args=(view.run_id,),
                       help="Stops after the current step and keeps the last checkpoint.")  # fmt: skip
         else:
-            st.caption("This run belongs to another process (e.g. the command line); stop it there.")
+            st.caption("This run's process does not take stop requests (e.g. a torchrun job); stop it there.")
     elif view.state == "failed":
         st.error(view.message or "The run failed.", icon=":material/error:")
     elif view.state == "interrupted":
@@ -178,15 +215,12 @@ def run_panel(manager: RunManager, run: RunDir) -> None:
     elif view.state in ("stopped", "cancelled"):
         st.info(view.message or f"The run was {view.state}.")
     if any(m.get("kind") == "step" for m in view.metrics):
+        step_chart, epoch_chart = live_run_figures(view.path, view.metrics)  # shared by all tabs
         left, right = st.columns(2)
-        left.plotly_chart(step_loss_chart(view.metrics), key=f"ft_loss_{view.run_id}")
-        right.plotly_chart(epoch_metrics_chart(view.metrics), key=f"ft_epochs_{view.run_id}")
+        left.plotly_chart(step_chart, key=f"ft_loss_{view.run_id}")
+        right.plotly_chart(epoch_chart, key=f"ft_epochs_{view.run_id}")
     if view.results.get("after"):
         show_results(view)
-    if view.active != st.session_state.get(f"ft_was_active_{view.run_id}", view.active):
-        st.session_state[f"ft_was_active_{view.run_id}"] = view.active
-        st.rerun()  # the run ended: redraw the whole page (stops polling, lists the new model)
-    st.session_state[f"ft_was_active_{view.run_id}"] = view.active
 
 
 def show_results(view) -> None:
@@ -215,10 +249,10 @@ def runs_section(manager: RunManager) -> None:
     ids = [r.run_id for r in runs]
     if st.session_state.get("ft_view_run") not in ids:
         st.session_state.pop("ft_view_run", None)  # its run folder was removed
-    chosen = st.selectbox("Run", ids, key="ft_view_run")  # newest first: reopening the page shows the latest
+    chosen = st.selectbox("Run", ids, key="ft_view_run")  # newest started first: a new visitor sees it
     run = RunDir(manager.root / chosen)
-    active = snapshot(run).active
-    st.fragment(run_every=POLL_SECONDS if active else None)(run_panel)(manager, run)
+    polling = run.status().get("state") in ACTIVE_STATES or manager.has_active()
+    st.fragment(run_every=POLL_SECONDS if polling else None)(live_panel)(manager, run, polling)
 
 
 st.title("Fine-tune")
@@ -232,5 +266,4 @@ with st.container(border=True):
     st.subheader("New run")
     new_run_form(MANAGER, ROOT)
 st.subheader("Runs")
-queue_line(MANAGER)
 runs_section(MANAGER)

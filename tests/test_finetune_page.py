@@ -42,6 +42,17 @@ def test_one_shapes_class_is_explained_not_crashed(page):
     assert "at least 2 classes" in _texts(page)
 
 
+def test_switching_the_mode_to_full_brings_the_full_mode_default_epochs(page):
+    from vitdemo.train.config import DEFAULT_EPOCHS
+
+    assert page.number_input(key="ft_epochs").value == DEFAULT_EPOCHS["head"]
+    page.radio(key="ft_mode").set_value("full").run()
+    assert not page.exception
+    assert page.number_input(key="ft_epochs").value == DEFAULT_EPOCHS["full"] != DEFAULT_EPOCHS["head"]
+    page.radio(key="ft_mode").set_value("head").run()
+    assert page.number_input(key="ft_epochs").value == DEFAULT_EPOCHS["head"]
+
+
 def test_a_short_run_from_the_page_shows_live_charts_and_final_metrics(page, tiny_vit_dir):
     page.multiselect(key="ft_shapes").set_value(["circle", "square", "triangle"])
     page.slider(key="ft_per_class").set_value(10)
@@ -60,6 +71,7 @@ def test_a_short_run_from_the_page_shows_live_charts_and_final_metrics(page, tin
         assert not page.get("error"), _texts(page)
 
     assert len(page.get("plotly_chart")) >= 4  # class counts, step loss, epoch metrics, confusion matrix
+    assert "Queue —" not in _texts(page)  # the finished run is not shown as running any more
     table = page.dataframe[0].value
     assert list(table["model"].str.split(" ").str[0]) == ["before", "after"]
     assert 0.0 <= table["accuracy"].iloc[1] <= 1.0
@@ -87,6 +99,7 @@ def test_stop_button_stops_the_run_and_says_the_checkpoint_is_kept(page, tiny_vi
         time.sleep(0.3)
         page.run()
     assert progress_text().startswith("running: epoch ") and "/500" in progress_text()
+    assert "Queue — running on cpu: " in _texts(page) and "(yours)" in _texts(page)
     next(b for b in page.button if b.key and b.key.startswith("ft_stop_")).click().run()
 
     while "the last checkpoint holds the weights at the stop" not in _texts(page):

@@ -14,10 +14,13 @@ from vitdemo.train.metrics import classification_report
 from vitdemo.train.network import count_blocks, freeze_for_mode
 from vitdemo.train.optim import lr_at
 from vitdemo.ui.training_charts import (
+    LIVE_FIGURES,
     confusion_matrix_chart,
     epoch_metrics_chart,
     format_eta,
+    live_run_figures,
     metrics_rows,
+    min_max_indices,
     step_loss_chart,
 )
 
@@ -123,6 +126,43 @@ def test_charts_draw_what_the_run_recorded():
     assert [t.name for t in epochs.data] == ["train loss", "val loss", "val accuracy", "best checkpoint"]
     assert list(epochs.data[3].x) == [2]
     assert confusion_matrix_chart([[2, 0], [1, 3]], ["a", "b"]).data[0].z == ([2, 0], [1, 3])
+
+
+def _long_run(steps: int, per_epoch: int = 20) -> list[dict]:
+    rng = np.random.default_rng(0)
+    metrics = [{"kind": "step", "epoch": 1 + i // per_epoch, "step": i + 1, "loss": 2.0 / (1 + i / 100)
+                + 0.05 * rng.random(), "lr": 1e-3} for i in range(steps)]  # fmt: skip
+    for epoch in range(1, steps // per_epoch + 1):
+        metrics.append({"kind": "epoch", "epoch": epoch, "train_loss": 1.0, "val_loss": 1.0,
+                        "val_accuracy": 0.5, "best": epoch == 1})  # fmt: skip
+    return metrics
+
+
+def test_a_long_run_draws_a_bounded_chart_that_keeps_spikes_and_the_last_step():
+    metrics = _long_run(10_000)
+    metrics[4321]["loss"] = 9.0  # one diverging step must stay visible after thinning
+    chart = step_loss_chart(metrics)
+    raw, smoothed, boundaries = chart.data
+    assert len(raw.x) <= 500 and len(raw.x) == len(smoothed.x)
+    assert max(raw.y) == 9.0 and min(raw.y) == min(m["loss"] for m in metrics if m["kind"] == "step")
+    assert raw.x[0] == 1 and raw.x[-1] == 10_000
+    assert len(chart.layout.shapes) == 0  # epoch ends are one trace, not 500 shapes
+    assert boundaries.name == "epoch ends" and len(boundaries.x) <= 3 * 50
+
+
+def test_min_max_indices_keep_short_curves_whole():
+    assert list(min_max_indices(np.arange(10.0))) == list(range(10))
+
+
+def test_live_figures_are_built_once_per_new_row_for_every_caller():
+    metrics = _long_run(40)
+    before = LIVE_FIGURES.builds
+    first = live_run_figures("runs/a", metrics)
+    assert live_run_figures("runs/a", list(metrics)) is first  # another tab, same rows: shared
+    assert LIVE_FIGURES.builds == before + 1
+    metrics.append({"kind": "step", "epoch": 3, "step": 41, "loss": 0.1, "lr": 1e-3})
+    newer = live_run_figures("runs/a", metrics)
+    assert newer is not first and newer[0].data[0].x[-1] == 41
 
 
 def test_eta_and_metrics_rows_read_like_a_person_wrote_them():

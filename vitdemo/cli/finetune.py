@@ -25,9 +25,11 @@ USAGE_EXAMPLE = "python -m vitdemo finetune --data shapes --model demo-vit --mod
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the finetune options to `parser` (the `finetune` sub-command's parser)."""
-    from vitdemo.train.config import FineTuneConfig
+    from vitdemo.train.config import DEFAULT_EPOCHS, DEFAULT_LR, OPTIMIZERS, SCHEDULES, FineTuneConfig
 
     d = FineTuneConfig()
+    per_mode = ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items())
+    lrs = ", ".join(f"{v:g} {k}" for k, v in DEFAULT_LR.items())
     add = parser.add_argument
     add(
         "--data",
@@ -36,13 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     add("--model", default=d.model, help=f"model spec to start from (default {d.model})")
     add("--mode", default=d.mode, help="head (frozen backbone), last-N (e.g. last-2) or full (default head)")
-    add("--epochs", type=int, default=d.epochs)
+    add("--epochs", type=int, default=None, help=f"default by mode: {per_mode}")
     add("--batch-size", type=int, default=d.batch_size, help="per process under torchrun")
-    add("--lr", type=float, default=None, help="learning rate (default: 1e-3 head, 3e-4 last-N, 1e-4 full)")
-    add("--optimizer", choices=["adamw", "sgd"], default=d.optimizer)
+    add("--lr", type=float, default=None, help=f"learning rate (default: {lrs})")
+    add("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     add("--momentum", type=float, default=d.momentum, help="SGD momentum")
     add("--weight-decay", type=float, default=d.weight_decay)
-    add("--schedule", choices=["cosine", "step", "constant"], default=d.schedule)
+    add("--schedule", choices=SCHEDULES, default=d.schedule)
     add("--warmup", type=float, default=d.warmup_fraction, help="share of steps warming up (cosine)")
     add(
         "--augment",
@@ -235,14 +237,17 @@ def run(args: argparse.Namespace) -> int:
     """Execute the finetune command; errors propagate to `vitdemo.cli` as one line."""
     config = _config_from_args(args, args.device)  # before importing torch: bad settings fail fast
     from vitdemo.train.engine import run_finetune
+    from vitdemo.train.run_dir import StopSignal
 
     try:
         dist, device = _init_distributed()
         config.device = device or config.device
         run_dir, run_path = _make_run_dir(args.out, config, dist)
         stop = threading.Event()
-        if dist.world_size == 1:  # Ctrl-C stops after the current step and keeps the checkpoint
+        if dist.world_size == 1:  # Ctrl-C, or the app's Stop (the stop file), ends after the current step
+            stop = StopSignal(run_dir)
             signal.signal(signal.SIGINT, lambda *_: stop.set())
+            run_dir.update_status(stoppable=True)
         bars = _ProgressBars() if dist.is_main and not args.no_progress else None
         try:
             results = run_finetune(config, run_dir, stop_event=stop, callbacks=bars, dist=dist)

@@ -30,6 +30,7 @@ _EXPORTS = {
     "RunSnapshot": "progress",
     "snapshot": "progress",
     "RunDir": "run_dir",
+    "StopSignal": "run_dir",
     "default_runs_root": "run_dir",
     "list_runs": "run_dir",
     "trained_models": "run_dir",

@@ -9,11 +9,15 @@ from typing import Any
 
 from vitdemo.errors import VitdemoError
 
+MODE_KINDS = ("head", "last", "full")  # "last" takes a block count: "last-2"
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 # Learning rates that work out of the box: a fresh linear head tolerates a large step, a
 # pretrained backbone wants a small one or it forgets what it knew.
 DEFAULT_LR = {"head": 1e-3, "last": 3e-4, "full": 1e-4}
+# Epochs that fit a lesson: head-mode epochs take milliseconds on cached features, while a
+# last-N or full epoch runs the backbone forward and backward on every image.
+DEFAULT_EPOCHS = {"head": 20, "last": 5, "full": 5}
 
 
 class ConfigError(VitdemoError):
@@ -31,6 +35,14 @@ def parse_mode(mode: str) -> tuple[str, int]:
     raise ConfigError(f"Unknown mode '{mode}': use head, last-N (e.g. last-2) or full.")
 
 
+def default_epochs(mode: str) -> int:
+    """The epochs a run of `mode` gets when none are given (an unknown mode fails in validate())."""
+    try:
+        return DEFAULT_EPOCHS[parse_mode(mode)[0]]
+    except ConfigError:
+        return DEFAULT_EPOCHS["head"]
+
+
 @dataclass
 class FineTuneConfig:
     """Settings of one fine-tuning run. Defaults are the classroom defaults (head mode, Shapes)."""
@@ -40,7 +52,7 @@ class FineTuneConfig:
     shapes_classes: list[str] | None = None  # Shapes classes to use; None = all six
     shapes_per_class: int = 40  # Shapes images rendered per class (train + validation)
     mode: str = "head"  # "head" (frozen backbone), "last-N" (last N blocks + head), "full"
-    epochs: int = 10
+    epochs: int | None = None  # None = DEFAULT_EPOCHS for the mode (filled in on creation)
     batch_size: int = 32
     lr: float | None = None  # None = DEFAULT_LR for the mode
     optimizer: str = "adamw"  # "adamw" | "sgd" (with momentum, as in the seeds)
@@ -59,6 +71,10 @@ class FineTuneConfig:
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None = the first GPU if any, else CPU
     name: str = ""  # optional label shown next to the run id
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
+
+    def __post_init__(self) -> None:
+        if self.epochs is None:
+            self.epochs = default_epochs(self.mode)
 
     @property
     def mode_kind(self) -> str:

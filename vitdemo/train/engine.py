@@ -2,10 +2,12 @@
 
     results = run_finetune(FineTuneConfig(model="demo-vit", data="shapes"), RunDir.create("runs", "demo"))
 
-No Streamlit here: the run manager calls this from a worker thread and the CLI from its main
-thread (under torchrun too). Progress goes to the run directory (status.json, metrics.jsonl) and
-to optional callbacks. A stop request (a threading.Event) is checked between optimizer steps and
-between data/feature batches; a stopped run saves its current weights as the last checkpoint.
+No Streamlit here: the run manager's worker process (`vitdemo.train.worker`) and the CLI call this
+from their main thread (under torchrun too). Progress goes to the run directory (status.json,
+metrics.jsonl) and to optional callbacks. A stop request (anything with `is_set()`: a
+threading.Event, or a `StopSignal` that also watches the run's stop file) is checked between
+optimizer steps and between data/feature batches; a stopped run saves its current weights as the
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -590,7 +592,7 @@ def run_finetune(
         run: the run directory to write; None writes nothing (non-zero torchrun ranks do that).
         model: an already loaded model to copy from (the app's shared one); None loads
             `config.model` with `vitdemo.load_model`. It is never modified.
-        stop_event: a threading.Event; once set, the run stops after the current step.
+        stop_event: a threading.Event or `run_dir.StopSignal`; once set, the run stops after the current step.
         callbacks: progress hooks (tqdm in the CLI).
         dist: rank and world size under torchrun; default: read from torch.distributed.
         cache_root: where uploaded archives are extracted; default: the run's parent folder.

@@ -7,14 +7,18 @@
                          {"kind": "step", ...} per step, {"kind": "epoch", ...} per epoch,
                          {"kind": "final", ...} once at the end
       results.json       before/after/soup evaluation, written at the end
+      stop               present once someone asked the run to stop (the worker checks it every step)
+      worker.log         the training worker's own output (a crash's traceback lands here)
       model.safetensors  the BEST checkpoint (highest validation accuracy) ...
       vitdemo.json       ... with its model card: so `runs/<id>` itself is a model directory
                          and `load_model("runs/<id>")` loads the best model
       last/              the most recent checkpoint, also a model directory (saved every epoch)
       soup/              the averaged best-K checkpoint, when soup_k > 0
 
-A run whose status says it is active but whose process is gone (crash, restart, killed app) is
-reported as "interrupted": its checkpoints from finished epochs are all still there.
+A run whose status says it is preparing or running but whose process is gone (crash, killed
+worker) is reported as "interrupted": its checkpoints from finished epochs are all still there.
+A "queued" run belongs to no process: it waits on disk until a run manager on this folder starts
+it, so it survives an app restart as queued.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import re
 import socket
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,7 @@ from vitdemo.models.model_dir import is_model_dir
 
 RUNS_DIR_ENV = "VITDEMO_RUNS_DIR"
 ACTIVE_STATES = ("queued", "preparing", "running")
+OWNED_STATES = ("preparing", "running")  # states a live process must be behind
 FINAL_STATES = ("finished", "stopped", "failed", "interrupted", "cancelled")
 _STALE_AFTER_S = 600  # a run on another host without a heartbeat for this long is interrupted
 
@@ -67,7 +73,16 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A process that exited but was not reaped yet still answers kill(pid, 0): it is dead all the same."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS) or already gone
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")  # the field after "(command name)"
 
 
 class RunDir:
@@ -85,6 +100,8 @@ class RunDir:
     status_path = property(lambda self: self.path / "status.json")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
     results_path = property(lambda self: self.path / "results.json")
+    stop_path = property(lambda self: self.path / "stop")
+    log_path = property(lambda self: self.path / "worker.log")
     best_dir = property(lambda self: self.path)
     last_dir = property(lambda self: self.path / "last")
     soup_dir = property(lambda self: self.path / "soup")
@@ -153,31 +170,45 @@ class RunDir:
             f.flush()
 
     def read_metrics(self) -> list[dict]:
-        """All complete metric records (a half-written last line from a crash is ignored)."""
-        try:
-            text = self.metrics_path.read_text()
-        except OSError:
-            return []
-        records = []
-        for line in text.splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return records
+        """All complete metric records (a half-written last line from a crash is ignored).
+
+        Only the lines appended since the last call (in this process) are parsed: a page polling a
+        run with 10,000 steps every second reads a few new lines, not the whole file.
+        """
+        return _METRICS.read(self.metrics_path)
+
+    # -- stop requests ------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the run's process to stop after its current step (it polls this file)."""
+        self.stop_path.touch()
+
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
 
     # -- state --------------------------------------------------------------------------------
     def status(self) -> dict:
-        """status.json with `state` corrected: an active run whose owner is gone is "interrupted"."""
+        """status.json with `state` corrected: a started run whose process is gone is "interrupted"."""
         status = self.read_raw_status()
         state = status.get("state", "interrupted" if self.config_path.exists() else "unknown")
-        if state in ACTIVE_STATES and not self._owner_alive(status):
+        if state in OWNED_STATES and not self._owner_alive(status):
             status = self.update_status(
                 state="interrupted",
-                message="The run stopped unexpectedly (the app or process ended); finished epochs are kept.",
+                message="The run stopped unexpectedly (its process ended); finished epochs are kept "
+                "in last/ and the best one in the run folder. It is not resumed.",
             )
         status.setdefault("state", state)
         return status
+
+    def started_at(self) -> float:
+        """When the run started (or was queued, if it has not started): for newest-first lists."""
+        status = self.read_raw_status()
+        for key in ("started_at", "queued_at"):
+            if isinstance(status.get(key), int | float):
+                return float(status[key])
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return 0.0
 
     @staticmethod
     def _owner_alive(status: dict) -> bool:
@@ -197,12 +228,15 @@ class RunDir:
 
 
 def list_runs(root: str | Path | None = None) -> list[RunDir]:
-    """Run directories under `root` (default: default_runs_root()), newest first."""
+    """Run directories under `root` (default: default_runs_root()), newest first by start time.
+
+    Start time, not folder name: `--out runs/cli-x` would otherwise sort above every timestamped run.
+    """
     root = Path(root) if root is not None else default_runs_root()
     if not root.is_dir():
         return []
     runs = [RunDir(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
-    return sorted(runs, key=lambda r: r.run_id, reverse=True)
+    return sorted(runs, key=lambda r: (r.started_at(), r.run_id), reverse=True)
 
 
 def trained_models(root: str | Path | None = None) -> list[tuple[str, str]]:
@@ -218,3 +252,70 @@ def trained_models(root: str | Path | None = None) -> list[tuple[str, str]]:
             suffix = f", val acc {accuracy:.0%}" if isinstance(accuracy, float) else ""
             choices.append((str(run.path), f"{run.run_id} ({run.status().get('state')}{suffix})"))
     return choices
+
+
+class StopSignal:
+    """A stop request from this process (`set()`, e.g. on SIGTERM) or from anyone via the run's stop file.
+
+    Passed to `run_finetune` as its `stop_event`: the loop only calls `is_set()`, once per step.
+    """
+
+    def __init__(self, run: RunDir | None) -> None:
+        self._event = threading.Event()
+        self._run = run
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set() or (self._run is not None and self._run.stop_requested())
+
+
+class _MetricsTail:
+    """Parsed metrics.jsonl files, kept per path and extended by the bytes appended since last read.
+
+    Bounded (the runs looked at most recently); a file that shrank or was replaced is read afresh.
+    """
+
+    def __init__(self, max_files: int = 16) -> None:
+        self._files: OrderedDict[Path, tuple[tuple[int, int], int, list[dict]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_files
+
+    def read(self, path: Path) -> list[dict]:
+        try:
+            stat = path.stat()
+        except OSError:
+            return []
+        key = path.resolve()
+        with self._lock:
+            identity, offset, records = self._files.get(key, ((0, 0), 0, []))
+            if identity != (stat.st_dev, stat.st_ino) or stat.st_size < offset:
+                identity, offset, records = (stat.st_dev, stat.st_ino), 0, []
+            if stat.st_size > offset:
+                offset, records = self._extend(path, offset, records)
+            self._files[key] = (identity, offset, records)
+            self._files.move_to_end(key)
+            while len(self._files) > self._max:
+                self._files.popitem(last=False)
+            return list(records)  # a copy: callers may filter or append without touching the cache
+
+    @staticmethod
+    def _extend(path: Path, offset: int, records: list[dict]) -> tuple[int, list[dict]]:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                tail = f.read()
+        except OSError:
+            return offset, records
+        complete = tail[: tail.rfind(b"\n") + 1]  # a line still being written waits for next time
+        records = list(records)  # never mutate a list another thread may be iterating
+        for line in complete.splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+        return offset + len(complete), records
+
+
+_METRICS = _MetricsTail()
