@@ -131,9 +131,9 @@ def test_attention_distillation_pulls_the_students_cls_attention_to_the_teachers
         np.mean([r["attention_loss"] for r in log[-6:]]),
     )
     assert last < 0.8 * first, (first, last)
-    teacher = load_model("demo-vit", device="cpu")
-    assert (
-        work / f"teacher-demo-vit-{recipe.weights_digest(teacher.network)}.npy"
-    ).exists()  # logits cached too
+    # the teacher's maps are cached: one CLS-attention share per patch of each of the 80 images
+    digest = recipe.weights_digest(load_model("demo-vit", device="cpu").network)
+    cached = np.load(work / f"teacher-attention-demo-vit-{digest}.maps.npy").astype(np.float32)
+    assert cached.shape == (80, 14, 14) and ((cached.sum((1, 2)) > 0.5) & (cached.sum((1, 2)) < 1.01)).all()
     card = json.loads((out / "vitdemo.json").read_text())
     assert card["timm_name"] == "vit_tiny_patch16_224" and card["name"] == "demo-plainvit"

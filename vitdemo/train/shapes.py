@@ -248,6 +248,7 @@ RECIPES: dict[str, list[dict]] = {
             "distill_weight": 0.5,
             "distill_teacher": "demo-vit",
             "distill_attention": 1.0,
+            "train_images": 18000,  # like demo-vit's first stages; demo-vit's pass covers these only
             "threads": 1,
             "checkpoint_every": 100,
         },
@@ -348,36 +349,46 @@ def teacher_logits(work_dir: Path, teacher: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def teacher_attention(work_dir: Path, teacher: str) -> np.ndarray:
-    """A ViT teacher's last-layer CLS attention (B, 14, 14) for every pre-rendered image, cached.
+def teacher_attention(work_dir: Path, teacher: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """A ViT teacher's last-layer CLS attention (N, 14, 14) and logits (N, C) for pre-rendered images.
 
-    Its logits come from the same pass and fill `teacher_logits`' cache too. Flips and turns of
-    an image turn its attention map the same way, so one pass serves all eight views.
+    One pass serves both, for the first `count` images (what the stage samples), cached in work_dir
+    and extended in place when a later stage samples more. Flips and turns of an image turn its
+    attention map the same way (the batch sampler turns it with the image), so one pass serves all
+    eight views. Rows past `count` stay zero.
     """
     from vitdemo.models import load_model
 
     model = load_model(teacher, device="cpu")
     name = teacher.replace("/", "_").replace(":", "_")
-    digest = weights_digest(model.network)
-    path = work_dir / f"teacher-attention-{name}-{digest}.npy"
-    if path.exists():
-        return np.load(path)
+    stem = work_dir / f"teacher-attention-{name}-{weights_digest(model.network)}"
     images = np.load(work_dir / "images.npy", mmap_mode="r")
-    maps = np.zeros((len(images), GRID, GRID), np.float16)
+    maps = np.zeros((len(images), GRID, GRID), np.float32)
     logits = np.zeros((len(images), len(SHAPE_CLASSES)), np.float32)
+    done = 0
+    if stem.with_suffix(".maps.npy").exists():
+        cached_maps, cached_logits = (
+            np.load(stem.with_suffix(".maps.npy")),
+            np.load(stem.with_suffix(".logits.npy")),
+        )
+        done = len(cached_maps)
+        maps[:done], logits[:done] = cached_maps, cached_logits
+    if done >= count:
+        return maps, logits
     net, prep = model.network, model.preprocessing.to_dict()
     last = LastBlockInput(net)
-    for i in range(0, len(images), 100):
-        x = normalise(torch.from_numpy(np.array(images[i : i + 100])).permute(0, 3, 1, 2), prep)
-        logits[i : i + 100] = net(x).float().numpy()
+    for i in range(done, count, 100):
+        j = min(i + 100, count)
+        x = normalise(torch.from_numpy(np.array(images[i:j])).permute(0, 3, 1, 2), prep)
+        logits[i:j] = net(x).float().numpy()
         cls = cls_attention(net.blocks[-1].attn, last.tokens, net.num_prefix_tokens)  # (B, 196)
-        maps[i : i + 100] = cls.reshape(-1, GRID, GRID).numpy()
-        if i % 2000 == 0:
-            print(f"teacher {teacher}: {i}/{len(images)} images", flush=True)
+        maps[i:j] = cls.reshape(-1, GRID, GRID).numpy()
+        if j % 2000 == 0 or j == count:  # an interrupted pass resumes from here
+            np.save(stem.with_suffix(".maps.npy"), maps[:j].astype(np.float16))
+            np.save(stem.with_suffix(".logits.npy"), logits[:j])
+            print(f"teacher {teacher}: {j}/{count} images", flush=True)
     last.remove()
-    np.save(work_dir / f"teacher-{name}-{digest}.npy", logits)
-    np.save(path, maps)
-    return maps.astype(np.float32)
+    return maps, logits
 
 
 class LastBlockInput:
@@ -666,9 +677,14 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
     t0, seen, first_step = time.time(), 0, step
     end = cfg.stop_at or cfg.steps
     # Only a stage that still has steps to run needs the teacher (replayed stages skip it).
-    if cfg.distill_attention > 0 and step < end:  # before the logits: the same pass caches both
-        data.teacher_maps = teacher_attention(work_dir, cfg.distill_teacher)
-    teacher = teacher_logits(work_dir, cfg.distill_teacher) if cfg.distill_weight > 0 and step < end else None
+    teacher = None
+    if cfg.distill_attention > 0 and step < end:  # a ViT teacher: its attention and logits in one pass
+        data.teacher_maps, teacher = teacher_attention(
+            work_dir, cfg.distill_teacher, cfg.train_images or len(data.labels)
+        )
+    elif cfg.distill_weight > 0 and step < end:
+        teacher = teacher_logits(work_dir, cfg.distill_teacher)
+    teacher = teacher if cfg.distill_weight > 0 else None
     while step < end:
         model.train()
         x, y, cover, idx, teacher_maps = data.batch(
