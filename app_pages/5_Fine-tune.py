@@ -24,7 +24,7 @@ from vitdemo.ui.training_charts import (
     metrics_rows,
 )
 
-BASE_MODELS = ["demo-vit", "demo-resnet", "vit", "resnet"]
+BASE_MODELS = ["demo-vit", "demo-resnet", "demo-hybrid", "vit", "resnet"]
 OTHER_MODEL = "other (type a model spec)…"
 DATA_SOURCES = ["Shapes (built in)", "Upload a .zip / .tar.gz", "Folder on the server"]
 ARCHIVE_UPLOAD_MB = 200  # image folders are bigger than the single photos the app's default limit is for

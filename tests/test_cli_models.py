@@ -30,7 +30,7 @@ def test_models_json(capsys, hub_cache):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {"spec", "description", "status", "offline"} <= set(rows[0])
-    assert [r["spec"] for r in rows][:4] == ["demo-vit", "demo-resnet", "vit", "resnet"]
+    assert [r["spec"] for r in rows][:5] == ["demo-vit", "demo-hybrid", "demo-resnet", "vit", "resnet"]
 
 
 def test_fetch_while_offline_says_why(capsys, hub_cache):

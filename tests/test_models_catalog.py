@@ -34,7 +34,7 @@ def test_list_shows_bundled_defaults_and_what_needs_a_download(bundled, hub_cach
     assert (rows["demo-resnet"].status, rows["demo-resnet"].offline) == ("missing", False)
     assert (rows["vit"].status, rows["resnet"].status) == ("download", "download")
     assert rows["hf:google/vit-base-patch16-224"].status == "download"
-    assert list(rows)[:4] == ["demo-vit", "demo-resnet", "vit", "resnet"]
+    assert list(rows)[:5] == ["demo-vit", "demo-hybrid", "demo-resnet", "vit", "resnet"]
 
 
 def test_list_shows_cached_models_and_only_usable_ones(bundled, hub_cache):

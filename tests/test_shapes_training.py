@@ -87,10 +87,10 @@ def test_a_second_invocation_resumes_where_the_first_stopped(rendered, tmp_path,
     assert card["training"]["images_seen"] == 80
 
 
-def test_vit_stem_is_the_trained_resnets_stages_and_stays_frozen(rendered, tmp_path):
+def test_hybrid_stem_is_the_trained_resnets_stages_and_stays_frozen(rendered, tmp_path):
     """The hybrid ViT reads pixels through demo-resnet's conv1..layer3: copied exactly, never trained."""
     work = _fresh_work_dir(rendered, tmp_path)
-    out = recipe.train(_config("vit", steps=4, lr=1e-2, stem_from="demo-resnet"), work, out_root=tmp_path)
+    out = recipe.train(_config("hybrid", steps=4, lr=1e-2, stem_from="demo-resnet"), work, out_root=tmp_path)
     vit = load_model(str(out), device="cpu").network
     resnet = load_model("demo-resnet", device="cpu").network.state_dict()
     stem = vit.patch_embed.backbone.state_dict()
@@ -99,5 +99,41 @@ def test_vit_stem_is_the_trained_resnets_stages_and_stays_frozen(rendered, tmp_p
         torch.testing.assert_close(value, resnet[key], msg=key)
     # ... while the transformer did learn: it moved away from its initialisation (same seed as train())
     torch.manual_seed(0)
-    fresh = recipe.TokenLabelled("vit").net.state_dict()
+    fresh = recipe.TokenLabelled("hybrid").net.state_dict()
     assert not torch.equal(vit.state_dict()["blocks.0.attn.qkv.weight"], fresh["blocks.0.attn.qkv.weight"])
+
+
+def test_plain_vit_is_timms_linear_patch_vit_with_mimetic_attention():
+    """Trockman & Kolter 2023: W_q W_kᵀ starts near +identity and W_v W_oᵀ near −identity in every head."""
+    from timm.layers import PatchEmbed
+
+    net = recipe.TokenLabelled("plainvit").net
+    assert isinstance(net.patch_embed, PatchEmbed) and net.patch_embed.proj.kernel_size == (16, 16)
+    attn = net.blocks[0].attn
+    d, hd = attn.qkv.in_features, attn.head_dim
+    w = attn.qkv.weight.detach()
+    for h in range(attn.num_heads):
+        qk = w[h * hd : (h + 1) * hd].T @ w[d + h * hd : d + (h + 1) * hd]  # (d, d)
+        assert qk.diagonal().mean() > 5 * qk.abs().mean() / d**0.5, h  # self-similarity dominates
+    vo = w[2 * d :].T @ attn.proj.weight.detach().T
+    torch.testing.assert_close(vo.diagonal().mean(), torch.tensor(-0.4), atol=0.05, rtol=0)
+
+
+def test_attention_distillation_pulls_the_students_cls_attention_to_the_teachers(rendered, tmp_path):
+    """The plain ViT learns where demo-vit's class token looks: the attention loss falls."""
+    work = _fresh_work_dir(rendered, tmp_path)
+    cfg = _config("plainvit", steps=24, lr=2e-3, distill_teacher="demo-vit", distill_attention=1.0)
+    cfg.checkpoint_every = 1
+    out = recipe.train(cfg, work, out_root=tmp_path)
+    log = [json.loads(line) for line in (work / "plainvit.log.jsonl").read_text().splitlines()]
+    first, last = (
+        np.mean([r["attention_loss"] for r in log[:6]]),
+        np.mean([r["attention_loss"] for r in log[-6:]]),
+    )
+    assert last < 0.8 * first, (first, last)
+    # the teacher's maps are cached: one CLS-attention share per patch of each of the 80 images
+    digest = recipe.weights_digest(load_model("demo-vit", device="cpu").network)
+    cached = np.load(work / f"teacher-attention-demo-vit-{digest}.maps.npy").astype(np.float32)
+    assert cached.shape == (80, 14, 14) and ((cached.sum((1, 2)) > 0.5) & (cached.sum((1, 2)) < 1.01)).all()
+    card = json.loads((out / "vitdemo.json").read_text())
+    assert card["timm_name"] == "vit_tiny_patch16_224" and card["name"] == "demo-plainvit"

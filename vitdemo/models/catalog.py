@@ -19,7 +19,8 @@ Status = Literal["bundled", "cached", "download", "missing"]
 BUNDLED_ROOT = Path(__file__).parent / "bundled"
 _TIMM_WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]
 BUNDLED_DESCRIPTIONS = {
-    "demo-vit": "bundled demo hybrid ViT (the demo ResNet's first stages make its tokens), trained on Shapes",
+    "demo-vit": "bundled demo ViT, trained on Shapes: 14×14 tokens of 16×16 px from a small conv stem",
+    "demo-hybrid": "bundled ViT-paper hybrid (R+ViT), trained on Shapes: demo-resnet's stages make its tokens",
     "demo-resnet": "bundled demo ResNet trained on the Shapes dataset",
 }
 # Worth fetching before class: (spec, what it shows). The first two are the app's defaults.

@@ -1,6 +1,7 @@
 """Model specs: the strings users type to pick a model, parsed into plain data.
 
-    demo-vit, demo-resnet        bundled models trained on the Shapes dataset (always offline)
+    demo-vit, demo-hybrid,       bundled models trained on the Shapes dataset (always offline)
+    demo-resnet
     vit, resnet                  the default ImageNet models (timm ViT-B/16 and ResNet-50)
     timm:NAME[.TAG]              any timm ViT / DeiT / ResNet, pretrained tag optional
     hf:OWNER/REPO                a ViTForImageClassification repository on the Hugging Face Hub
@@ -23,7 +24,9 @@ from vitdemo.errors import ModelSpecError
 SpecKind = Literal["bundled", "timm", "hf", "dir"]
 
 RANDOM_SUFFIX = "@random"
-BUNDLED_SPECS = ("demo-vit", "demo-resnet")
+BUNDLED_SPECS = ("demo-vit", "demo-hybrid", "demo-resnet")
+# What a new app session starts with: the ViT and the ResNet (the hybrid is for comparing).
+DEFAULT_DEMO_SPECS = ("demo-vit", "demo-resnet")
 # The default ImageNet models, by alias (timm names with their pretrained tag).
 DEFAULT_TIMM_MODELS = {
     "vit": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
@@ -34,7 +37,7 @@ _HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _TIMM_NAME = re.compile(r"^[a-z0-9_]+(\.[\w-]+)?$")
 
 SPEC_HELP = (
-    "demo-vit, demo-resnet, vit, resnet, timm:NAME, hf:OWNER/REPO or a model directory, "
+    "demo-vit, demo-hybrid, demo-resnet, vit, resnet, timm:NAME, hf:OWNER/REPO or a model directory, "
     f"optionally followed by {RANDOM_SUFFIX} for untrained weights"
 )
 

@@ -26,7 +26,7 @@ def load_model(spec: str, device: str | torch.device | None = None) -> LoadedMod
     """Resolve a model spec to a network with its preprocessing, labels, family and geometry.
 
     Args:
-        spec: "demo-vit", "demo-resnet", "vit", "resnet", "timm:NAME[.TAG]", "hf:OWNER/REPO" or a
+        spec: "demo-vit", "demo-hybrid", "demo-resnet", "vit", "resnet", "timm:NAME[.TAG]", "hf:OWNER/REPO" or a
             model directory; append "@random" for untrained weights of the same architecture.
         device: where to put the network; None picks CUDA when available, else the CPU.
 

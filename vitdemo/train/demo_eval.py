@@ -21,6 +21,21 @@ from vitdemo.models.loaded import LoadedModel
 POINTING_TOLERANCE_PX = 15
 # The maps whose pointing game we report, by family; the card names the best one.
 MAPS_BY_FAMILY = {"vit": ("cls", "rollout", "relevance", "gradcam"), "cnn": ("gradcam",)}
+# What "trained" means for each bundled model (issue 11's bars): the lowest acceptable figure, by
+# report field ("top1", "drawn_top1") or "table.map" ("pointing.cls"; map "best" = the best map).
+# demo-vit's last-layer CLS attention is the view the app leads with, so it must find the object.
+QUALITY_BARS: dict[str, dict[str, float]] = {
+    "demo-vit": {
+        "top1": 0.97,
+        "pointing.cls": 0.95,
+        "pointing_strict.cls": 0.90,
+        "pointing.rollout": 0.95,
+        "pointing.relevance": 0.95,
+        "drawn_top1": 22 / 24,
+    },
+    "demo-hybrid": {"top1": 0.97, "pointing.best": 0.85, "drawn_top1": 22 / 24},
+    "demo-resnet": {"top1": 0.97, "pointing.gradcam": 0.90, "drawn_top1": 22 / 24},
+}
 
 
 @dataclass
@@ -53,6 +68,22 @@ class DemoModelReport:
             "drawn_n": self.drawn_n,
             "measured": time.strftime("%Y-%m-%d"),
         }
+
+    def figure(self, key: str) -> float:
+        """A figure by its name in `QUALITY_BARS`: "top1", "drawn_top1", "pointing.cls", "pointing.best"."""
+        if "." not in key:
+            return getattr(self, key)
+        table, name = key.split(".")
+        values = getattr(self, table)
+        return values[self.best_map if name == "best" else name]
+
+    def unmet(self, bars: dict[str, float]) -> list[str]:
+        """The bars this report misses, one readable line each (empty: all met)."""
+        return [
+            f"{key} {self.figure(key):.4f} < {low:.4f}"
+            for key, low in bars.items()
+            if self.figure(key) < low - 1e-9
+        ]
 
 
 def evaluate_demo_model(model: LoadedModel, n_test: int = 600, drawn_per_class: int = 4) -> DemoModelReport:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from timm.models.vision_transformer_hybrid import ConvStem
+
 from vitdemo.models import LoadedModel
 from vitdemo.ui.texts import FAMILY_NAMES
 
@@ -31,10 +33,16 @@ def _geometry(model: LoadedModel) -> str | None:
     tokens = "a class token" if g.has_class_token else "no class token (averages its patches)"
     extra = g.num_prefix_tokens - int(g.has_class_token)
     extra_text = f" and {extra} more extra token(s) (distillation / registers)" if extra > 0 else ""
-    return (
-        f"{g.grid_size[0]}×{g.grid_size[1]} patches of {g.patch_size[0]}×{g.patch_size[1]} px, "
-        f"{tokens}{extra_text}: {g.num_tokens} tokens per image"
-    )
+    grid = f"{g.grid_size[0]}×{g.grid_size[1]}"
+    patch = f"{g.patch_size[0]}×{g.patch_size[1]} px"
+    backbone = getattr(getattr(model.network, "patch_embed", None), "backbone", None)
+    if isinstance(backbone, ConvStem):  # Xiao et al. 2021: a few convolutions instead of one projection
+        cells = f"{grid} patches of {patch}, embedded by a conv stem of {len(backbone)} convolutions"
+    elif backbone is not None:  # the ViT paper's hybrid: tokens are cells of a CNN's feature map
+        cells = f"{grid} cells of a CNN feature map (one per {patch} of image)"
+    else:
+        cells = f"{grid} patches of {patch}"
+    return f"{cells}, {tokens}{extra_text}: {g.num_tokens} tokens per image"
 
 
 def model_facts(model: LoadedModel) -> list[tuple[str, str]]:
@@ -62,7 +70,22 @@ def model_facts(model: LoadedModel) -> list[tuple[str, str]]:
     metrics = card.get("metrics")
     if isinstance(metrics, dict):
         facts.append(("Measured", _measured(metrics)))
+    training = _training(card.get("training"))
+    if training:
+        facts.append(("Training", training))
     return facts
+
+
+def _training(training: object) -> str | None:
+    """A demo model's training in one line: stages, minutes, hardware and images (from its card)."""
+    if not isinstance(training, dict) or not isinstance(training.get("history"), list):
+        return None
+    stages = [h for h in training["history"] if isinstance(h, dict)]
+    hardware = sorted({str(h.get("hardware") or h.get("device", "?")) for h in stages})
+    return (
+        f"{len(stages)} stage(s), {training.get('minutes', '?')} min on {' and '.join(hardware)}, "
+        f"{training.get('images_seen', 0):,} training images seen"
+    )
 
 
 # What a bundled model's card status means for someone looking at its predictions.

@@ -12,6 +12,7 @@ import os
 import streamlit as st
 
 from vitdemo.models import ModelInfo, list_models
+from vitdemo.models.specs import DEFAULT_DEMO_SPECS
 from vitdemo.ui.image_items import SessionImage, gallery_items, photo_gallery, shapes_gallery
 
 MODELS_ENV = "VITDEMO_MODELS"
@@ -35,13 +36,13 @@ def default_specs(catalogue: list[ModelInfo]) -> list[str]:
     """The models a new session starts with.
 
     `VITDEMO_MODELS` (comma-separated specs) lets a teacher or a Space preset them, e.g.
-    `VITDEMO_MODELS=vit,resnet streamlit run app.py`; otherwise the bundled demo models that are
-    present: offline, fast, and trained on the gallery's Shapes.
+    `VITDEMO_MODELS=vit,resnet streamlit run app.py`; otherwise demo-vit and demo-resnet when
+    present: offline, fast, and trained on the gallery's Shapes (demo-hybrid is one click away).
     """
     preset = os.environ.get(MODELS_ENV, "")
     if preset.strip():
         return [spec.strip() for spec in preset.split(",") if spec.strip()][:MAX_MODELS]
-    return [row.spec for row in catalogue if row.status == "bundled"]
+    return [row.spec for row in catalogue if row.status == "bundled" and row.spec in DEFAULT_DEMO_SPECS]
 
 
 def model_label(spec: str, catalogue: dict[str, ModelInfo]) -> str:

@@ -87,11 +87,20 @@ MASK_SCORE_HELP = (
 VIT_EXPLAINER = """
 **How a Vision Transformer reads an image.**
 The image is cut into square **patches** (for example 16 × 16 pixels), and each patch becomes a
-vector, like a word in a sentence. A learned **position embedding** is added to each patch so the
+vector (in the original ViT through one linear projection), like a word in a sentence. A learned
+**position embedding** is added to each patch so the
 model knows where it came from. Many ViTs add one extra **class token (CLS)** in front: it carries
 no pixels and gathers information from all patches; the prediction is read from it at the end.
 Every **layer** lets every token look at every other token through **attention**, in several
 **heads** at once; each head learns its own way of looking (neighbours, colours, the object, ...).
+
+**The bundled models.** `demo-vit`'s tokens are its 14 × 14 patches of 16 × 16 pixels, but each
+patch vector is made by a small **conv stem** (four 3 × 3 convolutions of stride 2, Xiao et al.
+2021) instead of one linear projection, so each token sees a 31 × 31-pixel window, about two
+patches: small ViTs learn far faster this way. `demo-hybrid` is the ViT paper's **hybrid**: its
+tokens are demo-resnet's stage-3 feature-map cells (each already sees about 100 pixels), read by the
+same kind of transformer. Comparing demo-vit, demo-hybrid and demo-resnet on one image is the ViT
+paper's own comparison.
 
 **How a ResNet reads an image.** A stack of convolutions slides small filters over the image;
 each layer sees a wider region, and the last feature map is pooled into the prediction.
