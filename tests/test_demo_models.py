@@ -114,7 +114,9 @@ def held_out_reports(demo_models):
     return HeldOutReports(demo_models)
 
 
+# One model's 600 images with every map: about 2 minutes alone, 6-15 on a crowded 2-core machine.
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("spec", DEMO_SPECS)
 def test_card_figures_are_what_the_model_does(held_out_reports, spec):
     """The model card does not flatter: its test accuracy is reproduced on a held-out sample."""
@@ -126,6 +128,7 @@ def test_card_figures_are_what_the_model_does(held_out_reports, spec):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("spec", DEMO_SPECS)
 def test_quality_targets(held_out_reports, spec):
     """Issue 11's bars (`QUALITY_BARS`): top-1 ≥ 97 % and plain drawings for all; demo-vit's CLS

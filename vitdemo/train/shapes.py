@@ -349,17 +349,20 @@ def teacher_logits(work_dir: Path, teacher: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def teacher_attention(work_dir: Path, teacher: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+def teacher_attention(
+    work_dir: Path, teacher: str, count: int, device: torch.device | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A ViT teacher's last-layer CLS attention (N, 14, 14) and logits (N, C) for pre-rendered images.
 
     One pass serves both, for the first `count` images (what the stage samples), cached in work_dir
     and extended in place when a later stage samples more. Flips and turns of an image turn its
     attention map the same way (the batch sampler turns it with the image), so one pass serves all
-    eight views. Rows past `count` stay zero.
+    eight views. Rows past `count` stay zero. On a GPU (`device`) the pass takes seconds.
     """
     from vitdemo.models import load_model
 
-    model = load_model(teacher, device="cpu")
+    device = device or torch.device("cpu")
+    model = load_model(teacher, device=str(device))
     name = teacher.replace("/", "_").replace(":", "_")
     stem = work_dir / f"teacher-attention-{name}-{weights_digest(model.network)}"
     images = np.load(work_dir / "images.npy", mmap_mode="r")
@@ -379,10 +382,10 @@ def teacher_attention(work_dir: Path, teacher: str, count: int) -> tuple[np.ndar
     last = LastBlockInput(net)
     for i in range(done, count, 100):
         j = min(i + 100, count)
-        x = normalise(torch.from_numpy(np.array(images[i:j])).permute(0, 3, 1, 2), prep)
-        logits[i:j] = net(x).float().numpy()
+        x = normalise(torch.from_numpy(np.array(images[i:j])).permute(0, 3, 1, 2).to(device), prep)
+        logits[i:j] = net(x).float().cpu().numpy()
         cls = cls_attention(net.blocks[-1].attn, last.tokens, net.num_prefix_tokens)  # (B, 196)
-        maps[i:j] = cls.reshape(-1, GRID, GRID).numpy()
+        maps[i:j] = cls.reshape(-1, GRID, GRID).float().cpu().numpy()
         if j % 2000 == 0 or j == count:  # an interrupted pass resumes from here
             np.save(stem.with_suffix(".maps.npy"), maps[:j].astype(np.float16))
             np.save(stem.with_suffix(".logits.npy"), logits[:j])
@@ -680,7 +683,7 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
     teacher = None
     if cfg.distill_attention > 0 and step < end:  # a ViT teacher: its attention and logits in one pass
         data.teacher_maps, teacher = teacher_attention(
-            work_dir, cfg.distill_teacher, cfg.train_images or len(data.labels)
+            work_dir, cfg.distill_teacher, cfg.train_images or len(data.labels), device
         )
     elif cfg.distill_weight > 0 and step < end:
         teacher = teacher_logits(work_dir, cfg.distill_teacher)
