@@ -8,11 +8,11 @@ import timm
 import torch
 
 from vitdemo.train.augment import augment_batch
-from vitdemo.train.checkpoints import BestK, average_states
 from vitdemo.train.config import ConfigError, FineTuneConfig, parse_mode
 from vitdemo.train.metrics import classification_report
 from vitdemo.train.network import count_blocks, freeze_for_mode
 from vitdemo.train.optim import lr_at
+from vitdemo.train.soup import BestK, average_states
 from vitdemo.ui.training_charts import (
     LIVE_FIGURES,
     confusion_matrix_chart,
