@@ -12,6 +12,7 @@ from PIL import Image
 from vitdemo.data.shapes import SHAPE_CLASSES
 from vitdemo.models import load_model, predict
 from vitdemo.train import shapes as recipe
+from vitdemo.train.checkpoints import weights_digest
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_attention_distillation_pulls_the_students_cls_attention_to_the_teachers
     )
     assert last < 0.8 * first, (first, last)
     # the teacher's maps are cached: one CLS-attention share per patch of each of the 80 images
-    digest = recipe.weights_digest(load_model("demo-vit", device="cpu").network)
+    digest = weights_digest(load_model("demo-vit", device="cpu").network)
     cached = np.load(work / f"teacher-attention-demo-vit-{digest}.maps.npy").astype(np.float32)
     assert cached.shape == (80, 14, 14) and ((cached.sum((1, 2)) > 0.5) & (cached.sum((1, 2)) < 1.01)).all()
     card = json.loads((out / "vitdemo.json").read_text())
