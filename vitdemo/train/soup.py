@@ -1,5 +1,8 @@
-"""Model soup (Wortsman et al. 2022): keep the best epochs' weights, average them, keep the average
-if it is evaluated; the fine-tuning loop offers each epoch to `BestK` and calls `make_soup` at the end.
+"""Model soup (Wortsman et al. 2022): the uniform average of the best epochs' weights.
+
+The fine-tuning loop offers every epoch to `BestK`, which keeps the best K epochs' trained state;
+after the last epoch `make_soup` averages them, evaluates and saves the average as its own
+checkpoint, and puts the trained weights back.
 """
 
 from __future__ import annotations

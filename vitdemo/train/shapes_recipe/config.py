@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vitdemo.data.shapes import IMAGE_SIZE
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "models" / "bundled"
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "models" / "bundled"
 
 
 DEFAULT_WORK_DIR = Path("training/shapes")

@@ -75,6 +75,22 @@ class _Losses:
         return {"loss": self.cls.item(), "token_loss": self.token.item(), **attention}
 
 
+def build_model_and_optimizer(
+    cfg: TrainConfig, device: torch.device
+) -> tuple[TokenLabelled, torch.optim.Optimizer]:
+    """The stage's token-labelled model on `device` and its optimizer, as a checkpoint expects them."""
+    model = TokenLabelled(cfg.arch, freeze_stem=bool(cfg.stem_from), attention=cfg.distill_attention > 0)
+    # channels-last convolutions: 30-40 % faster ResNet steps on this CPU (and on GPUs)
+    model = model.to(device, memory_format=torch.channels_last)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    # One group with weight decay on every tensor and the for-each kernel: the recorded stages'
+    # setting, and the committed checkpoints' optimizer state has exactly this one group.
+    optimizer = make_optimizer(
+        trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device, decay_1d=True, fused=False
+    )
+    return model, optimizer
+
+
 def _start(cfg: TrainConfig, work_dir: Path, model: TokenLabelled, optimizer, device: torch.device) -> int:
     """Resume from the stage's checkpoint (the step reached), or start fresh (step 0)."""
     ckpt_path = work_dir / f"{cfg.arch}.ckpt.pt"
@@ -114,15 +130,8 @@ def train(cfg: TrainConfig, work_dir: Path, out_root: Path = BUNDLED_DIR) -> Pat
     preprocessing = Preprocessing.from_dict(ARCHS[cfg.arch]["preprocessing"])
     data = TrainingSet(work_dir)
     device = resolve_device(cfg.device)
-    model = TokenLabelled(cfg.arch, freeze_stem=bool(cfg.stem_from), attention=cfg.distill_attention > 0)
-    # channels-last convolutions: 30-40 % faster ResNet steps on this CPU (and on GPUs)
-    model = model.to(device, memory_format=torch.channels_last)
+    model, optimizer = build_model_and_optimizer(cfg, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    # One group with weight decay on every tensor and the for-each kernel: the recorded stages'
-    # setting, and the committed checkpoints' optimizer state has exactly this one group.
-    optimizer = make_optimizer(
-        trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device, decay_1d=True, fused=False
-    )
     step = first_step = _start(cfg, work_dir, model, optimizer, device)
     rng = np.random.default_rng([cfg.seed, step])
     t0, seen = time.time(), 0
