@@ -56,7 +56,22 @@ class _Losses:
         self.token: torch.Tensor | None = None
         self.attention: torch.Tensor | None = None
 
-    def total(self, outputs, y, cover, idx, teacher_maps) -> torch.Tensor:
+    def total(
+        self,
+        outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
+        y: torch.Tensor,
+        cover: torch.Tensor,
+        idx: np.ndarray,
+        teacher_maps: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The weighted sum to minimise; the terms stay on `self` for the log.
+
+        Args:
+            outputs: the model's logits (B, C), dense logits (B, C + 1, g, g) and CLS attention.
+            y: class indices (B,); cover: object cover per cell (B, G, G).
+            idx: the batch's image indices (rows of the teacher's cached logits).
+            teacher_maps: the teacher's CLS attention (B, G, G), or None without attention distillation.
+        """
         cfg = self.cfg
         logits, dense, cls_attn = outputs
         self.cls = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
@@ -71,6 +86,7 @@ class _Losses:
         return loss
 
     def record(self) -> dict:
+        """The last step's terms, as the log line writes them."""
         attention = {"attention_loss": self.attention.item()} if self.attention is not None else {}
         return {"loss": self.cls.item(), "token_loss": self.token.item(), **attention}
 
