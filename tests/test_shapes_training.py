@@ -12,6 +12,7 @@ from PIL import Image
 from vitdemo.data.shapes import SHAPE_CLASSES
 from vitdemo.models import load_model, predict
 from vitdemo.train import shapes as recipe
+from vitdemo.train.checkpoints import weights_digest
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +133,26 @@ def test_attention_distillation_pulls_the_students_cls_attention_to_the_teachers
     )
     assert last < 0.8 * first, (first, last)
     # the teacher's maps are cached: one CLS-attention share per patch of each of the 80 images
-    digest = recipe.weights_digest(load_model("demo-vit", device="cpu").network)
+    digest = weights_digest(load_model("demo-vit", device="cpu").network)
     cached = np.load(work / f"teacher-attention-demo-vit-{digest}.maps.npy").astype(np.float32)
     assert cached.shape == (80, 14, 14) and ((cached.sum((1, 2)) > 0.5) & (cached.sum((1, 2)) < 1.01)).all()
     card = json.loads((out / "vitdemo.json").read_text())
     assert card["timm_name"] == "vit_tiny_patch16_224" and card["name"] == "demo-plainvit"
+
+
+@pytest.mark.parametrize("arch", ["resnet", "hybrid", "vit"])
+def test_committed_checkpoints_load_into_the_recipes_model_and_optimizer(arch):
+    """`train --arch X` resumes the committed training state: weights, optimizer moments and step."""
+    from pathlib import Path
+
+    from vitdemo.train.checkpoints import load_training_state
+    from vitdemo.train.shapes_recipe.loop import build_model_and_optimizer
+
+    cfg = recipe.recipe_stages(arch)[-1]
+    model, optimizer = build_model_and_optimizer(cfg, torch.device("cpu"))
+    path = Path(__file__).resolve().parents[1] / "training" / "shapes" / f"{arch}.ckpt.pt"
+    step = load_training_state(path, model, optimizer, torch.device("cpu"))
+    assert step == (cfg.stop_at or cfg.steps)  # every recorded stage ran to its end
+    moments = [optimizer.state[p]["exp_avg"] for p in model.parameters() if p.requires_grad]
+    assert len(moments) == sum(p.requires_grad for p in model.parameters())
+    assert all(m.abs().sum() > 0 for m in moments[:3])

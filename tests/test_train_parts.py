@@ -8,11 +8,11 @@ import timm
 import torch
 
 from vitdemo.train.augment import augment_batch
-from vitdemo.train.checkpoints import BestK, average_states
 from vitdemo.train.config import ConfigError, FineTuneConfig, parse_mode
 from vitdemo.train.metrics import classification_report
 from vitdemo.train.network import count_blocks, freeze_for_mode
-from vitdemo.train.optim import lr_at
+from vitdemo.train.optim import lr_at, make_optimizer, warmup_cosine
+from vitdemo.train.soup import BestK, average_states
 from vitdemo.ui.training_charts import (
     LIVE_FIGURES,
     confusion_matrix_chart,
@@ -52,6 +52,26 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert lrs[:10] == sorted(lrs[:10]) and lrs[9] == pytest.approx(1e-3)
     assert lrs[10:] == sorted(lrs[10:], reverse=True)
     assert lrs[-1] < 1e-6
+
+
+def test_the_demo_recipes_schedule_is_the_same_cosine_ending_at_its_floor():
+    """The recipe's stages and fine-tuning share one schedule; the recipe's keeps 2 % of the peak."""
+    config = FineTuneConfig(lr=1e-3, schedule="cosine", warmup_fraction=0.1, epochs=10)
+    assert [warmup_cosine(s, 100, 10, 1e-3) for s in range(100)] == [
+        lr_at(s, 100, 10, config) for s in range(100)
+    ]
+    floored = [warmup_cosine(s, 100, 10, 1e-3, floor=0.02) for s in range(120)]
+    assert floored[9] == pytest.approx(1e-3) and floored[-1] == pytest.approx(2e-5)
+    assert min(floored) == pytest.approx(2e-5)
+
+
+def test_optimizer_groups_exempt_biases_and_norms_unless_asked_to_decay_everything():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    cpu = torch.device("cpu")
+    split = make_optimizer(list(net.parameters()), lr=1e-3, weight_decay=0.05, device=cpu)
+    assert [(len(g["params"]), g["weight_decay"]) for g in split.param_groups] == [(1, 0.05), (3, 0.0)]
+    one = make_optimizer(list(net.parameters()), lr=1e-3, weight_decay=0.05, device=cpu, decay_1d=True)
+    assert [(len(g["params"]), g["weight_decay"]) for g in one.param_groups] == [(4, 0.05)]
 
 
 def test_step_schedule_divides_every_third_of_the_run_by_default():

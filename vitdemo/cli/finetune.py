@@ -162,7 +162,7 @@ def _init_distributed() -> tuple[object, str | None]:
     """Join the torchrun process group when launched by torchrun; returns (DistContext, device)."""
     import torch
 
-    from vitdemo.train.engine import DistContext
+    from vitdemo.train.distributed import DistContext
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return DistContext(), None

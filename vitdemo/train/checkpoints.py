@@ -1,4 +1,4 @@
-"""Checkpoints of a run (model directories) and checkpoint averaging ("model soup").
+"""Checkpoints: a run's model directories, the demo recipe's resumable training state, weight digests.
 
 Checkpoints are written with `vitdemo.models.model_dir.save_model_dir`: safetensors weights plus a
 model card, so every checkpoint loads through `vitdemo.load_model(path)` like a bundled model.
@@ -7,7 +7,7 @@ model card, so every checkpoint loads through `vitdemo.load_model(path)` like a 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -54,57 +54,39 @@ def save_checkpoint(path: Path, network: nn.Module, card: dict) -> Path:
     return save_model_dir(path, network, card)
 
 
-def state_snapshot(network: nn.Module, keys: list[str]) -> dict[str, torch.Tensor]:
-    """CPU copies of the state entries `keys` (the ones training changes)."""
-    state = network.state_dict()
-    return {k: state[k].detach().to("cpu", copy=True) for k in keys}
+def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
+    """Write what a resumed run needs (weights, optimizer moments, step) as plain tensors.
 
-
-def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Uniform average of state dicts; integer entries (BatchNorm counters) come from the first.
-
-    Args:
-        states: state dicts with the same keys, best checkpoint first.
+    Written to a temporary file and renamed, so an interrupted save leaves the previous state.
     """
-    averaged = {}
-    for key, first in states[0].items():
-        if first.is_floating_point():
-            averaged[key] = torch.stack([s[key].float() for s in states]).mean(0).to(first.dtype)
-        else:
-            averaged[key] = first.clone()
-    return averaged
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "opt": optimizer.state_dict(), "step": step}, tmp)
+    tmp.replace(path)
 
 
-@dataclass
-class BestK:
-    """Keeps the K best epochs' trained state, ranked by (accuracy, then lower loss)."""
-
-    k: int
-    entries: list[tuple[float, float, int, dict]] = field(default_factory=list)  # (acc, -loss, epoch, state)
-
-    def offer(self, accuracy: float, loss: float, epoch: int, make_state) -> None:
-        """Consider an epoch; `make_state()` is only called when the epoch makes the top K."""
-        if self.k <= 0:
-            return
-        key = (accuracy, -loss)
-        if len(self.entries) >= self.k and key <= self.entries[-1][:2]:
-            return
-        self.entries.append((accuracy, -loss, epoch, make_state()))
-        self.entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
-        del self.entries[self.k :]
-
-    @property
-    def epochs(self) -> list[int]:
-        return [e[2] for e in self.entries]
-
-    def states(self) -> list[dict]:
-        return [e[3] for e in self.entries]
+def load_training_state(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
+) -> int:
+    """Restore `save_training_state`'s weights and optimizer state in place; the step to resume at."""
+    state = torch.load(path, weights_only=True, map_location=device)  # tensors only, no pickled code
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["opt"])
+    return int(state["step"])
 
 
-def weights_checksum(network: nn.Module) -> str:
-    """SHA-256 over every state entry's bytes, in key order: equal iff the weights are identical."""
+def weights_checksum(network: nn.Module, *, with_names: bool = True) -> str:
+    """SHA-256 over every state entry's bytes (and its name), in key order: equal iff the weights are."""
     digest = hashlib.sha256()
     for key, value in network.state_dict().items():
-        digest.update(key.encode())
+        if with_names:
+            digest.update(key.encode())
         digest.update(value.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def weights_digest(network: nn.Module) -> str:
+    """12 hex digits naming which trained weights were used (cache keys of a teacher's outputs).
+
+    Over the tensors' bytes only, as the demo recipe has always keyed its caches.
+    """
+    return weights_checksum(network, with_names=False)[:12]

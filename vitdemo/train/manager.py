@@ -48,7 +48,7 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # so the worker impo
 def device_key(device: str | None) -> str:
     """One queue per physical device: "cuda" and "cuda:0" are the same GPU."""
     if not device:
-        from vitdemo.train.engine import default_device
+        from vitdemo.train.device import default_device
 
         device = default_device()
     return "cuda:0" if device == "cuda" else device

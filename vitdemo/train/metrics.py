@@ -46,6 +46,11 @@ def classification_report(
     }
 
 
+def top1_accuracy(labels: np.ndarray | torch.Tensor, scores: np.ndarray | torch.Tensor) -> float:
+    """Share of rows whose highest score (logit or probability, shape (N, K)) is the true class."""
+    return float(accuracy_score(np.asarray(labels, dtype=np.int64), np.asarray(scores).argmax(1)))
+
+
 def _roc_auc(y: np.ndarray, p: np.ndarray, k: int) -> float | None:
     if len(np.unique(y)) < k:  # one-vs-rest AUC needs positives and negatives for every class
         return None
