@@ -20,6 +20,7 @@ from vitdemo.ui.texts import (
     short_label,
 )
 from vitdemo.ui.tiles import VIEW_TILE, map_tile, show_scores, tile_png
+from vitdemo.ui.timing import mark
 from vitdemo.ui.widgets import PLOTLY_CONFIG, choose_target, require_images, require_models
 
 # The same four columns for every model, so a ViT and a ResNet line up; a CNN's attention columns
@@ -27,6 +28,7 @@ from vitdemo.ui.widgets import PLOTLY_CONFIG, choose_target, require_images, req
 METHODS = STANDARD_METHODS
 MAX_IMAGES = 6
 
+mark("start")
 st.title("Explore")
 st.write(PAGE_INTROS["explore"])
 
@@ -52,6 +54,7 @@ def answer_row(image, model, index: int) -> tuple[int | None, object]:
     """Name, class picker and top-3 bars of one model; returns the picked class and the place for the maps."""
     key = f"{model.spec}:{image.digest[:16]}"
     guess = prediction(model.spec, image)
+    mark("predicted", image.digest, index)
     name_col, target_col, chart_col = st.columns([1.3, 1.5, 2.2], gap="medium", vertical_alignment="center")
     with name_col:
         st.markdown(f"**{model.spec}**", help=model.source)
@@ -66,12 +69,17 @@ def answer_row(image, model, index: int) -> tuple[int | None, object]:
             config=PLOTLY_CONFIG,
         )
         st.caption(f"Top guess: {short_label(best.label)} ({best.prob:.0%})")
+    mark("top3", image.digest, index)
     return target, st.container(key=f"explore_maps_{index}_{image.digest[:12]}")
 
 
-def map_row(image, model, target: int | None) -> list[tuple[object, str, object, dict | None]]:
+def map_row(
+    image, model, target: int | None, index: int = 0
+) -> list[tuple[object, str, object, dict | None]]:
     """The input view and the four maps of one model; returns the score slots to fill in later."""
+    mark("explain_start", image.digest, index)
     result = explanation(model.spec, image, target=target, methods=METHODS)
+    mark("explain_end", image.digest, index)
     columns = st.columns(1 + len(METHODS), gap="medium")
     with columns[0]:
         st.markdown("**Model input**", help="The image resized and cropped to the network's input size.")
@@ -86,6 +94,7 @@ def map_row(image, model, target: int | None) -> list[tuple[object, str, object,
             slot = map_tile(result, name, on_mask=on_mask)
             if slot is not None:
                 slots.append((slot, name, result, on_mask))
+    mark("tiles", image.digest, index)
     return slots
 
 
@@ -103,13 +112,13 @@ for image in images:
                 st.divider()
             with shown_errors(f"{model.spec} on {image.name}"):
                 target, place = answer_row(image, model, i)
-                rows.append((image, model, target, place))
+                rows.append((image, model, i, target, place))
 
 # 2. The maps, into the places kept for them.
 score_slots = []
-for image, model, target, place in rows:
+for image, model, i, target, place in rows:
     with place, shown_errors(f"maps of {model.spec} on {image.name}"):
-        score_slots += [(image, model, *slot) for slot in map_row(image, model, target)]
+        score_slots += [(image, model, *slot) for slot in map_row(image, model, target, i)]
 
 # 3. Faithfulness last, when asked for.
 if score:

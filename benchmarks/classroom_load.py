@@ -79,7 +79,7 @@ PAGE_STATE_JS = """([digest, models, tiles]) => {
     const main = document.querySelector('[data-testid=stMain]');
     const broken = fresh(document, '[data-testid=stException]').length > 0
         || (main && main.textContent.includes('Something went wrong'));
-    let top3 = true, maps = true;
+    let top3 = true, maps = true, caption = true;
     const guesses = [];
     for (let i = 0; i < models; i++) {
         const answer = document.querySelector(`.st-key-explore_top3_${i}_${digest}`);
@@ -87,13 +87,14 @@ PAGE_STATE_JS = """([digest, models, tiles]) => {
         const lines = fresh(answer, '[data-testid=stCaptionContainer]')
             .map(el => (el.textContent.match(/Top guess: (.*) \\(\\d+%\\)/) || [])[1]).filter(Boolean);
         if (bars < 1 || !lines.length) top3 = false;
+        if (!lines.length) caption = false;
         guesses.push(lines[0] || null);
         const box = document.querySelector(`.st-key-explore_maps_${i}_${digest}`);
         const images = fresh(box, '[data-testid=stImage] img');
         if (images.length < tiles || !images.every(img => img.complete && img.naturalWidth > 0)) maps = false;
     }
     const errors = fresh(document, '[data-testid=stAlertContentError]').map(e => e.textContent);
-    return {top3, maps, guesses, error: broken ? 'page error' : (errors.length ? errors.join(' | ') : null)};
+    return {top3, maps, caption, guesses, error: broken ? 'page error' : (errors.length ? errors.join(' | ') : null)};
 }"""
 
 IDLE_JS = """() => {
@@ -156,7 +157,13 @@ def _children(pid: int) -> list[int]:
 def app_server(models: str, port: int, runs_dir: Path):
     """`streamlit run app.py` on `port` with `models` preset; yields (url, MemoryWatch)."""
     port = port or free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", VITDEMO_MODELS=models, VITDEMO_RUNS_DIR=str(runs_dir))
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        VITDEMO_MODELS=models,
+        VITDEMO_RUNS_DIR=str(runs_dir),
+        VITDEMO_TIMING_LOG=str(timing_log(runs_dir)),
+    )
     command = [sys.executable, "-m", "streamlit", "run", "app.py", f"--server.port={port}",
                "--server.headless=true", "--server.fileWatcherType=none",
                "--browser.gatherUsageStats=false"]  # fmt: skip
@@ -181,6 +188,29 @@ def app_server(models: str, port: int, runs_dir: Path):
             ]
             if errors:
                 print(f"server log ({log_path.name}): " + " / ".join(errors[-5:]), file=sys.stderr)
+
+
+def timing_log(runs_dir: Path) -> Path:
+    """Where the server writes its per-session timestamps (`vitdemo.ui.timing`)."""
+    return runs_dir.parent / "server-timing.jsonl"
+
+
+def server_times(runs_dir: Path, results: list[dict], models: int) -> None:
+    """Add to each student the server's own times from its upload: prediction done, top-3 and tiles
+    handed to Streamlit, explanation start/end (the slowest model), from the server's timing log."""
+    path = timing_log(runs_dir)
+    events: dict[tuple[str, str], list[float]] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        row = json.loads(line)
+        if row["digest"]:
+            events.setdefault((row["digest"], row["event"]), []).append(row["t"])
+    for r in results:
+        for event in ("predicted", "top3", "explain_start", "explain_end", "tiles"):
+            times = events.get((r["digest"], event), [])
+            # The first time each model reached the event, the slowest model counts.
+            firsts = sorted(times)[:models]
+            done = len(firsts) == models and r.get("upload_t")
+            r[f"server_{event}_s"] = round(max(firsts) - r["upload_t"], 3) if done else None
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path) -> None:
@@ -260,7 +290,8 @@ async def student(page, path: Path, models: int, timeout_s: float) -> dict:
     """Upload `path`; seconds until the top-3 and until all maps are visible, the top guesses, or the error."""
     key = digest_key(path)
     start = time.perf_counter()
-    out: dict = {"image": path.name, "top3_s": None, "maps_s": None, "guesses": None, "error": None}
+    out: dict = {"image": path.name, "digest": key, "top3_s": None, "caption_s": None, "maps_s": None,
+                 "guesses": None, "error": None, "upload_t": time.time()}  # fmt: skip
     try:
         await page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(str(path))
         while time.perf_counter() - start < timeout_s:
@@ -269,6 +300,8 @@ async def student(page, path: Path, models: int, timeout_s: float) -> dict:
             if state["error"]:
                 out["error"] = state["error"][:300]
                 break
+            if state["caption"] and out["caption_s"] is None:
+                out["caption_s"] = now
             if state["top3"] and out["top3_s"] is None:
                 out["top3_s"], out["guesses"] = now, state["guesses"]
             if state["maps"]:
@@ -296,7 +329,7 @@ def spread(values: list[float]) -> dict:
     }
 
 
-async def one_class(browser, url: str, watch: MemoryWatch, paths: list[Path], expected, models: int, args):
+async def one_class(browser, url, watch, paths: list[Path], expected, models: int, args, runs_dir: Path):
     """N tabs load Explore, then upload at once; the figures for this N."""
     opened = await asyncio.gather(*(open_tab(browser, url, timeout_s=args.timeout_s) for _ in paths),
                                   return_exceptions=True)  # fmt: skip
@@ -311,6 +344,10 @@ async def one_class(browser, url: str, watch: MemoryWatch, paths: list[Path], ex
     )
     for context, _, _ in tabs:
         await context.close()
+    server_times(runs_dir, results, models)
+    if os.environ.get("CLASSROOM_DEBUG"):
+        for r in results:
+            print(json.dumps({k: v for k, v in r.items() if k != "upload_t"}), file=sys.stderr)
     done = [r for r in results if r["error"] is None]
     own = {path.name: expected[path] for path in paths}
     crossed = [
@@ -323,6 +360,10 @@ async def one_class(browser, url: str, watch: MemoryWatch, paths: list[Path], ex
         "page_load_s": spread([t[2] for t in tabs]),
         "top3_s": spread([r["top3_s"] for r in done]),
         "maps_s": spread([r["maps_s"] for r in done]),
+        "caption_s": spread([r["caption_s"] for r in done if r["caption_s"] is not None]),
+        # The server's own answer time (upload → elements handed to Streamlit), without the browser.
+        "server_top3_s": spread([r["server_top3_s"] for r in done if r["server_top3_s"] is not None]),
+        "server_maps_s": spread([r["server_tiles_s"] for r in done if r["server_tiles_s"] is not None]),
         "failures": load_failures + len(results) - len(done),
         "errors": sorted({r["error"] for r in results if r["error"]})[:5],
         "cross_talk": crossed,
@@ -349,7 +390,9 @@ async def explore_phase(models: str, ns: list[int], args, folder: Path, first_in
                 await context.close()
                 out["first_visit_s"] = round(first_load, 2)
                 for n, paths in zip(ns, batches, strict=True):
-                    out[str(n)] = await one_class(browser, url, watch, paths, expected, count, args)
+                    out[str(n)] = await one_class(
+                        browser, url, watch, paths, expected, count, args, folder / "runs"
+                    )
                     print(f"[{models}] N={n}: {json.dumps(out[str(n)])}", file=sys.stderr, flush=True)
             finally:
                 await browser.close()
