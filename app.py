@@ -17,6 +17,9 @@ import streamlit as st
 
 from vitdemo.ui.guard import shown_errors
 from vitdemo.ui.sidebar import render_sidebar
+from vitdemo.ui.timing import mark
+
+mark("app_start")
 
 st.set_page_config(
     page_title="vitdemo · how ViTs and ResNets see",

@@ -8,7 +8,6 @@ scores last, only when asked for.
 import streamlit as st
 
 from vitdemo.ui.cache import STANDARD_METHODS, explanation, faithfulness, mask_scores, prediction
-from vitdemo.ui.figures import top_k_bar_chart
 from vitdemo.ui.guard import shown_errors
 from vitdemo.ui.texts import (
     FAITHFULNESS_HELP,
@@ -21,7 +20,7 @@ from vitdemo.ui.texts import (
 )
 from vitdemo.ui.tiles import VIEW_TILE, map_tile, show_scores, tile_png
 from vitdemo.ui.timing import mark
-from vitdemo.ui.widgets import PLOTLY_CONFIG, choose_target, require_images, require_models
+from vitdemo.ui.widgets import choose_target, require_images, require_models, top_k_bars
 
 # The same four columns for every model, so a ViT and a ResNet line up; a CNN's attention columns
 # say why they are empty, which is itself the lesson.
@@ -63,11 +62,7 @@ def answer_row(image, model, index: int) -> tuple[int | None, object]:
         target = choose_target(model, guess, key=f"target:{key}")
     with chart_col, st.container(key=f"explore_top3_{index}_{image.digest[:12]}"):
         best = guess.top_k[0]
-        st.plotly_chart(
-            top_k_bar_chart(guess.top_k, target_index=best.index if target is None else target),
-            key=f"topk:{key}",
-            config=PLOTLY_CONFIG,
-        )
+        top_k_bars(guess.top_k, target_index=best.index if target is None else target)
         st.caption(f"Top guess: {short_label(best.label)} ({best.prob:.0%})")
     mark("top3", image.digest, index)
     return target, st.container(key=f"explore_maps_{index}_{image.digest[:12]}")

@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -292,8 +293,16 @@ async def student(page, path: Path, models: int, timeout_s: float) -> dict:
     start = time.perf_counter()
     out: dict = {"image": path.name, "digest": key, "top3_s": None, "caption_s": None, "maps_s": None,
                  "guesses": None, "error": None, "upload_t": time.time()}  # fmt: skip
+    # When the browser sent the file and when the server took it (debug output; a loaded browser
+    # can take seconds before it even sends the upload).
+    upload = {}
+    page.on("request", lambda r: "upload_file" in r.url and upload.setdefault("sent", time.perf_counter()))
+    page.on(
+        "requestfinished", lambda r: "upload_file" in r.url and upload.setdefault("done", time.perf_counter())
+    )
     try:
         await page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(str(path))
+        out["input_set_s"] = time.perf_counter() - start
         while time.perf_counter() - start < timeout_s:
             state = await page.evaluate(PAGE_STATE_JS, [key, models, TILES_PER_MODEL])
             now = time.perf_counter() - start
@@ -312,6 +321,8 @@ async def student(page, path: Path, models: int, timeout_s: float) -> dict:
             await asyncio.sleep(POLL_S)
         else:
             out["error"] = f"timed out after {timeout_s:.0f} s"
+        out["upload_sent_s"] = upload["sent"] - start if "sent" in upload else None
+        out["upload_done_s"] = upload["done"] - start if "done" in upload else None
     except Exception as err:  # a crashed tab is a failure to report, not a reason to stop
         out["error"] = f"{type(err).__name__}: {str(err)[:200]}"
     return out
@@ -345,7 +356,8 @@ async def one_class(browser, url, watch, paths: list[Path], expected, models: in
     for context, _, _ in tabs:
         await context.close()
     server_times(runs_dir, results, models)
-    if os.environ.get("CLASSROOM_DEBUG"):
+    if os.environ.get("CLASSROOM_DEBUG"):  # a folder: keep the server's timing log there
+        shutil.copy(timing_log(runs_dir), Path(os.environ["CLASSROOM_DEBUG"]) / f"timing-{len(paths)}.jsonl")
         for r in results:
             print(json.dumps({k: v for k, v in r.items() if k != "upload_t"}), file=sys.stderr)
     done = [r for r in results if r["error"] is None]
