@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from vitdemo.ui.guard import shown_errors
+from vitdemo.ui.runs import shared_run_manager
 from vitdemo.ui.sidebar import render_sidebar
 from vitdemo.ui.timing import mark
 
@@ -40,6 +41,11 @@ page = st.navigation(
         st.Page("app_pages/6_Models_and_about.py", title="Models & about", icon=":material/info:"),
     ]
 )
+
+# The fine-tuning run manager exists from the server's first page view, whatever the page: runs
+# left queued by a restart resume now, not when someone opens the Fine-tune page.
+with shown_errors("the fine-tuning queue"):
+    shared_run_manager()
 
 with st.sidebar, shown_errors("the sidebar"):
     render_sidebar()
