@@ -15,6 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from vitdemo.ui.cache import server_torch_threads
 from vitdemo.ui.guard import shown_errors
 from vitdemo.ui.runs import shared_run_manager
 from vitdemo.ui.sidebar import render_sidebar
@@ -46,6 +47,7 @@ page = st.navigation(
 # left queued by a restart resume now, not when someone opens the Fine-tune page.
 with shown_errors("the fine-tuning queue"):
     shared_run_manager()
+server_torch_threads()
 
 with st.sidebar, shown_errors("the sidebar"):
     render_sidebar()

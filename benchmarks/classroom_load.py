@@ -89,7 +89,8 @@ PAGE_STATE_JS = """([digest, models, tiles]) => {
     const guesses = [];
     for (let i = 0; i < models; i++) {
         const answer = document.querySelector(`.st-key-explore_top3_${i}_${digest}`);
-        const bars = fresh(answer, '[data-testid=stProgress]').length;
+        // Progress bars (or an older version's plotly bars, so before/after runs compare).
+        const bars = fresh(answer, '[data-testid=stProgress], text.bartext').length;
         const lines = fresh(answer, '[data-testid=stCaptionContainer]')
             .map(el => (el.textContent.match(/Top guess: (.*) \\(\\d+%\\)/) || [])[1]).filter(Boolean);
         if (bars < 1 || !lines.length) top3 = false;

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -52,10 +53,12 @@ def app(models):
     """A fresh app session on the tiny models, with empty caches (they are per process)."""
     st.cache_resource.clear()
     st.cache_data.clear()
+    threads = torch.get_num_threads()  # the app sets the process's torch threads: give them back
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.session_state[MODELS_KEY] = models
     yield at
     st.cache_resource.clear()
+    torch.set_num_threads(threads)
 
 
 def errors(at: AppTest) -> list[str]:
@@ -361,3 +364,39 @@ def test_attention_page_asks_for_a_vit_when_only_a_resnet_is_chosen(app, models)
     app.switch_page("app_pages/2_Attention.py").run()
     no_traceback(app)
     assert any("needs a Vision Transformer" in i.value for i in app.info)
+
+
+def test_the_app_start_creates_the_run_manager_so_queued_runs_resume_without_the_fine_tune_page(
+    app, monkeypatch, tmp_path
+):
+    import vitdemo.ui.runs as runs
+
+    roots = []
+
+    class RecordingManager(runs.RunManager):
+        def __init__(self, root):
+            roots.append(root)
+            super().__init__(root)
+
+    monkeypatch.setenv("VITDEMO_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(runs, "RunManager", RecordingManager)
+    app.run()  # the Explore page: nobody has opened Fine-tune
+    no_traceback(app)
+    assert roots == [str(tmp_path / "runs")]  # created once, on the runs folder in use...
+    app.run()
+    app.switch_page("app_pages/5_Fine-tune.py").run()
+    no_traceback(app)
+    assert len(roots) == 1  # ...and shared with the Fine-tune page, not created again
+    assert errors(app) == []
+
+
+@pytest.mark.parametrize(("setting", "threads"), [(None, 1), ("2", 2), ("many", 1)])
+def test_the_server_runs_torch_with_the_threads_it_is_told_one_by_default(app, monkeypatch, setting, threads):
+    if setting is None:
+        monkeypatch.delenv("VITDEMO_TORCH_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("VITDEMO_TORCH_THREADS", setting)
+    torch.set_num_threads(3)
+    app.run()
+    no_traceback(app)
+    assert torch.get_num_threads() == threads

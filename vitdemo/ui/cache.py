@@ -18,10 +18,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
+import torch
 from PIL import Image
 
 from vitdemo.data.images import load_image
@@ -47,6 +49,27 @@ TOP_K = 3
 
 # Explanations and faithfulness scores of all sessions take turns here (see work_queue.py).
 EXPLAIN_QUEUE = FairQueue()
+
+
+# Threads per torch op in the server process. One, unless `VITDEMO_TORCH_THREADS` says otherwise:
+# a server's work is many small requests from many sessions at once, and torch's intra-op thread
+# team waits at a barrier after every op, so on busy cores (a class, or a shared machine) one
+# descheduled thread stalls the others. Measured on this 2-core machine at load ~15: explaining a
+# demo-vit image took 0.28–0.52 s with 2 threads and 0.04–0.07 s with 1; an untrained ViT-B 2.6–6.7 s
+# with 2 and 1.37 s with 1. Requests from different sessions still use both cores (`EXPLAIN_QUEUE`
+# gives one turn per core). On a quiet machine with one visitor a ViT-B map takes up to ~1.6× longer.
+TORCH_THREADS_ENV = "VITDEMO_TORCH_THREADS"
+
+
+@st.cache_resource(show_spinner=False)
+def server_torch_threads() -> int:
+    """Set (once per process) and return the torch threads per op; called where the app starts."""
+    try:
+        threads = max(1, int(os.environ.get(TORCH_THREADS_ENV) or 1))
+    except ValueError:
+        threads = 1  # a typo in a deployment setting is not worth a broken page
+    torch.set_num_threads(threads)
+    return threads
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)

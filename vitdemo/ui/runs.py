@@ -7,7 +7,13 @@ import streamlit as st
 from vitdemo.train import RunManager, default_runs_root
 
 
-@st.cache_resource(show_spinner=False)
+def _stop_dispatching(manager: RunManager) -> None:
+    # A cleared cache (tests, "Clear cache") stops this manager's watcher thread; its runs go on in
+    # their worker processes, and the next manager picks up what is queued.
+    manager.close(stop_runs=False)
+
+
+@st.cache_resource(show_spinner=False, on_release=_stop_dispatching)
 def run_manager(root: str) -> RunManager:
     """One manager per runs folder for the whole server: runs outlive tabs and sessions.
 
