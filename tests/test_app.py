@@ -390,8 +390,8 @@ def test_the_app_start_creates_the_run_manager_so_queued_runs_resume_without_the
     assert errors(app) == []
 
 
-@pytest.mark.parametrize(("setting", "threads"), [(None, 1), ("2", 2), ("many", 1)])
-def test_the_server_runs_torch_with_the_threads_it_is_told_one_by_default(app, monkeypatch, setting, threads):
+@pytest.mark.parametrize(("setting", "threads"), [(None, 3), ("1", 1), ("2", 2), ("many", 3)])
+def test_the_server_runs_torch_with_the_threads_it_is_told(app, monkeypatch, setting, threads):
     if setting is None:
         monkeypatch.delenv("VITDEMO_TORCH_THREADS", raising=False)
     else:

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-# One explanation per core: the server runs torch single-threaded (`cache.server_torch_threads`),
-# so two turns on two cores overlap one's Python parts with the other's tensor work.
-DEFAULT_SLOTS = max(1, os.cpu_count() or 1)
+# One explanation at a time per two cores: torch already spreads one explanation's big ops over
+# both, and the Python parts of a second one would only steal from it.
+DEFAULT_SLOTS = max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass(frozen=True)
