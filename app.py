@@ -15,8 +15,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from vitdemo.ui.cache import server_torch_threads
 from vitdemo.ui.guard import shown_errors
+from vitdemo.ui.runs import shared_run_manager
 from vitdemo.ui.sidebar import render_sidebar
+from vitdemo.ui.timing import mark
+
+mark("app_start")
 
 st.set_page_config(
     page_title="vitdemo · how ViTs and ResNets see",
@@ -37,6 +42,12 @@ page = st.navigation(
         st.Page("app_pages/6_Models_and_about.py", title="Models & about", icon=":material/info:"),
     ]
 )
+
+# The fine-tuning run manager exists from the server's first page view, whatever the page: runs
+# left queued by a restart resume now, not when someone opens the Fine-tune page.
+with shown_errors("the fine-tuning queue"):
+    shared_run_manager()
+server_torch_threads()
 
 with st.sidebar, shown_errors("the sidebar"):
     render_sidebar()

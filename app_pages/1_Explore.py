@@ -8,7 +8,6 @@ scores last, only when asked for.
 import streamlit as st
 
 from vitdemo.ui.cache import STANDARD_METHODS, explanation, faithfulness, mask_scores, prediction
-from vitdemo.ui.figures import top_k_bar_chart
 from vitdemo.ui.guard import shown_errors
 from vitdemo.ui.texts import (
     FAITHFULNESS_HELP,
@@ -20,13 +19,15 @@ from vitdemo.ui.texts import (
     short_label,
 )
 from vitdemo.ui.tiles import VIEW_TILE, map_tile, show_scores, tile_png
-from vitdemo.ui.widgets import PLOTLY_CONFIG, choose_target, require_images, require_models
+from vitdemo.ui.timing import mark
+from vitdemo.ui.widgets import choose_target, require_images, require_models, top_k_bars
 
 # The same four columns for every model, so a ViT and a ResNet line up; a CNN's attention columns
 # say why they are empty, which is itself the lesson.
 METHODS = STANDARD_METHODS
 MAX_IMAGES = 6
 
+mark("start")
 st.title("Explore")
 st.write(PAGE_INTROS["explore"])
 
@@ -52,6 +53,7 @@ def answer_row(image, model, index: int) -> tuple[int | None, object]:
     """Name, class picker and top-3 bars of one model; returns the picked class and the place for the maps."""
     key = f"{model.spec}:{image.digest[:16]}"
     guess = prediction(model.spec, image)
+    mark("predicted", image.digest, index)
     name_col, target_col, chart_col = st.columns([1.3, 1.5, 2.2], gap="medium", vertical_alignment="center")
     with name_col:
         st.markdown(f"**{model.spec}**", help=model.source)
@@ -60,18 +62,19 @@ def answer_row(image, model, index: int) -> tuple[int | None, object]:
         target = choose_target(model, guess, key=f"target:{key}")
     with chart_col, st.container(key=f"explore_top3_{index}_{image.digest[:12]}"):
         best = guess.top_k[0]
-        st.plotly_chart(
-            top_k_bar_chart(guess.top_k, target_index=best.index if target is None else target),
-            key=f"topk:{key}",
-            config=PLOTLY_CONFIG,
-        )
+        top_k_bars(guess.top_k, target_index=best.index if target is None else target)
         st.caption(f"Top guess: {short_label(best.label)} ({best.prob:.0%})")
+    mark("top3", image.digest, index)
     return target, st.container(key=f"explore_maps_{index}_{image.digest[:12]}")
 
 
-def map_row(image, model, target: int | None) -> list[tuple[object, str, object, dict | None]]:
+def map_row(
+    image, model, target: int | None, index: int = 0
+) -> list[tuple[object, str, object, dict | None]]:
     """The input view and the four maps of one model; returns the score slots to fill in later."""
+    mark("explain_start", image.digest, index)
     result = explanation(model.spec, image, target=target, methods=METHODS)
+    mark("explain_end", image.digest, index)
     columns = st.columns(1 + len(METHODS), gap="medium")
     with columns[0]:
         st.markdown("**Model input**", help="The image resized and cropped to the network's input size.")
@@ -86,6 +89,7 @@ def map_row(image, model, target: int | None) -> list[tuple[object, str, object,
             slot = map_tile(result, name, on_mask=on_mask)
             if slot is not None:
                 slots.append((slot, name, result, on_mask))
+    mark("tiles", image.digest, index)
     return slots
 
 
@@ -103,13 +107,13 @@ for image in images:
                 st.divider()
             with shown_errors(f"{model.spec} on {image.name}"):
                 target, place = answer_row(image, model, i)
-                rows.append((image, model, target, place))
+                rows.append((image, model, i, target, place))
 
 # 2. The maps, into the places kept for them.
 score_slots = []
-for image, model, target, place in rows:
+for image, model, i, target, place in rows:
     with place, shown_errors(f"maps of {model.spec} on {image.name}"):
-        score_slots += [(image, model, *slot) for slot in map_row(image, model, target)]
+        score_slots += [(image, model, *slot) for slot in map_row(image, model, target, i)]
 
 # 3. Faithfulness last, when asked for.
 if score:

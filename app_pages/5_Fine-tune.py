@@ -16,6 +16,7 @@ from vitdemo.train.data import preview_dataset, save_upload
 from vitdemo.train.run_dir import ACTIVE_STATES, trained_models
 from vitdemo.ui.cache import cached_model
 from vitdemo.ui.guard import shown_errors
+from vitdemo.ui.runs import run_manager
 from vitdemo.ui.training_charts import (
     class_counts_chart,
     confusion_matrix_chart,
@@ -31,12 +32,6 @@ ARCHIVE_UPLOAD_MB = 200  # image folders are bigger than the single photos the a
 POLL_SECONDS = 1.0
 MODE_LABELS = {"head": "head", "last": "last-N blocks", "full": "full"}
 DEFAULTS = FineTuneConfig()  # every default below comes from the config, not retyped here
-
-
-@st.cache_resource(show_spinner=False)
-def run_manager(root: str) -> RunManager:
-    """One manager per runs folder for the whole server: runs outlive tabs and sessions."""
-    return RunManager(root)
 
 
 @st.cache_data(show_spinner="Looking at the dataset…", max_entries=16)
@@ -261,7 +256,7 @@ st.caption(
     "Runs continue when you close the tab; come back to see them."
 )
 ROOT = str(default_runs_root())
-MANAGER = run_manager(ROOT)
+MANAGER = run_manager(ROOT)  # the one app.py created at the server's start
 with st.container(border=True):
     st.subheader("New run")
     new_run_form(MANAGER, ROOT)

@@ -6,7 +6,12 @@ students' laptops would be. Each loads the Explore page, then all upload a diffe
 Shapes image at once. Per N it reports, in seconds from the upload:
   * top3: until every model's top-3 bars and "Top guess" line are visible;
   * maps: until every model's input view and four map tiles are decoded in the browser;
-  (median / p95 / max), failures (a timeout, an error on the page), a cross-talk check (each
+  (median / p95 / max), and the same split where the time goes:
+  * upload: until the browser had sent the file (one loaded Chromium's delay, not the server's);
+  * server_top3, server_maps: from the server having the file until it handed every model's top-3
+    (and tiles) to Streamlit, read from the server's timing log (`VITDEMO_TIMING_LOG`); on a real
+    class each student's own laptop draws the page, so this is the server's answer time;
+  failures (a timeout, an error on the page), a cross-talk check (each
 tab's top-1 equals `vitdemo.predict` on its own image, computed here), the page-load time of the N
 tabs, and the server's peak resident memory.
 
@@ -34,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -79,21 +85,23 @@ PAGE_STATE_JS = """([digest, models, tiles]) => {
     const main = document.querySelector('[data-testid=stMain]');
     const broken = fresh(document, '[data-testid=stException]').length > 0
         || (main && main.textContent.includes('Something went wrong'));
-    let top3 = true, maps = true;
+    let top3 = true, maps = true, caption = true;
     const guesses = [];
     for (let i = 0; i < models; i++) {
         const answer = document.querySelector(`.st-key-explore_top3_${i}_${digest}`);
-        const bars = fresh(answer, 'text.bartext').length;
+        // Progress bars (or an older version's plotly bars, so before/after runs compare).
+        const bars = fresh(answer, '[data-testid=stProgress], text.bartext').length;
         const lines = fresh(answer, '[data-testid=stCaptionContainer]')
             .map(el => (el.textContent.match(/Top guess: (.*) \\(\\d+%\\)/) || [])[1]).filter(Boolean);
         if (bars < 1 || !lines.length) top3 = false;
+        if (!lines.length) caption = false;
         guesses.push(lines[0] || null);
         const box = document.querySelector(`.st-key-explore_maps_${i}_${digest}`);
         const images = fresh(box, '[data-testid=stImage] img');
         if (images.length < tiles || !images.every(img => img.complete && img.naturalWidth > 0)) maps = false;
     }
     const errors = fresh(document, '[data-testid=stAlertContentError]').map(e => e.textContent);
-    return {top3, maps, guesses, error: broken ? 'page error' : (errors.length ? errors.join(' | ') : null)};
+    return {top3, maps, caption, guesses, error: broken ? 'page error' : (errors.length ? errors.join(' | ') : null)};
 }"""
 
 IDLE_JS = """() => {
@@ -156,7 +164,13 @@ def _children(pid: int) -> list[int]:
 def app_server(models: str, port: int, runs_dir: Path):
     """`streamlit run app.py` on `port` with `models` preset; yields (url, MemoryWatch)."""
     port = port or free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", VITDEMO_MODELS=models, VITDEMO_RUNS_DIR=str(runs_dir))
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        VITDEMO_MODELS=models,
+        VITDEMO_RUNS_DIR=str(runs_dir),
+        VITDEMO_TIMING_LOG=str(timing_log(runs_dir)),
+    )
     command = [sys.executable, "-m", "streamlit", "run", "app.py", f"--server.port={port}",
                "--server.headless=true", "--server.fileWatcherType=none",
                "--browser.gatherUsageStats=false"]  # fmt: skip
@@ -181,6 +195,32 @@ def app_server(models: str, port: int, runs_dir: Path):
             ]
             if errors:
                 print(f"server log ({log_path.name}): " + " / ".join(errors[-5:]), file=sys.stderr)
+
+
+def timing_log(runs_dir: Path) -> Path:
+    """Where the server writes its per-session timestamps (`vitdemo.ui.timing`)."""
+    return runs_dir.parent / "server-timing.jsonl"
+
+
+def server_times(runs_dir: Path, results: list[dict], models: int) -> None:
+    """Add to each student the server's own times from its upload: prediction done, top-3 and tiles
+    handed to Streamlit, explanation start/end (the slowest model), from the server's timing log."""
+    path = timing_log(runs_dir)
+    events: dict[tuple[str, str], list[float]] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        row = json.loads(line)
+        if row["digest"]:
+            events.setdefault((row["digest"], row["event"]), []).append(row["t"])
+    for r in results:
+        for event in ("predicted", "top3", "explain_start", "explain_end", "tiles"):
+            times = events.get((r["digest"], event), [])
+            # The first time each model reached the event, the slowest model counts.
+            firsts = sorted(times)[:models]
+            # From the moment the server had the file: the browser's own delay in sending it is
+            # not the server's (twenty tabs of one Chromium on two cores take seconds to do so).
+            received = r["upload_t"] + r["upload_done_s"] if r.get("upload_done_s") is not None else None
+            done = len(firsts) == models and received is not None
+            r[f"server_{event}_s"] = round(max(firsts) - received, 3) if done else None
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path) -> None:
@@ -260,15 +300,26 @@ async def student(page, path: Path, models: int, timeout_s: float) -> dict:
     """Upload `path`; seconds until the top-3 and until all maps are visible, the top guesses, or the error."""
     key = digest_key(path)
     start = time.perf_counter()
-    out: dict = {"image": path.name, "top3_s": None, "maps_s": None, "guesses": None, "error": None}
+    out: dict = {"image": path.name, "digest": key, "top3_s": None, "caption_s": None, "maps_s": None,
+                 "guesses": None, "error": None, "upload_t": time.time()}  # fmt: skip
+    # When the browser sent the file and when the server took it (debug output; a loaded browser
+    # can take seconds before it even sends the upload).
+    upload = {}
+    page.on("request", lambda r: "upload_file" in r.url and upload.setdefault("sent", time.perf_counter()))
+    page.on(
+        "requestfinished", lambda r: "upload_file" in r.url and upload.setdefault("done", time.perf_counter())
+    )
     try:
         await page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(str(path))
+        out["input_set_s"] = time.perf_counter() - start
         while time.perf_counter() - start < timeout_s:
             state = await page.evaluate(PAGE_STATE_JS, [key, models, TILES_PER_MODEL])
             now = time.perf_counter() - start
             if state["error"]:
                 out["error"] = state["error"][:300]
                 break
+            if state["caption"] and out["caption_s"] is None:
+                out["caption_s"] = now
             if state["top3"] and out["top3_s"] is None:
                 out["top3_s"], out["guesses"] = now, state["guesses"]
             if state["maps"]:
@@ -279,6 +330,8 @@ async def student(page, path: Path, models: int, timeout_s: float) -> dict:
             await asyncio.sleep(POLL_S)
         else:
             out["error"] = f"timed out after {timeout_s:.0f} s"
+        out["upload_sent_s"] = upload["sent"] - start if "sent" in upload else None
+        out["upload_done_s"] = upload["done"] - start if "done" in upload else None
     except Exception as err:  # a crashed tab is a failure to report, not a reason to stop
         out["error"] = f"{type(err).__name__}: {str(err)[:200]}"
     return out
@@ -296,7 +349,7 @@ def spread(values: list[float]) -> dict:
     }
 
 
-async def one_class(browser, url: str, watch: MemoryWatch, paths: list[Path], expected, models: int, args):
+async def one_class(browser, url, watch, paths: list[Path], expected, models: int, args, runs_dir: Path):
     """N tabs load Explore, then upload at once; the figures for this N."""
     opened = await asyncio.gather(*(open_tab(browser, url, timeout_s=args.timeout_s) for _ in paths),
                                   return_exceptions=True)  # fmt: skip
@@ -311,6 +364,11 @@ async def one_class(browser, url: str, watch: MemoryWatch, paths: list[Path], ex
     )
     for context, _, _ in tabs:
         await context.close()
+    server_times(runs_dir, results, models)
+    if os.environ.get("CLASSROOM_DEBUG"):  # a folder: keep the server's timing log there
+        shutil.copy(timing_log(runs_dir), Path(os.environ["CLASSROOM_DEBUG"]) / f"timing-{len(paths)}.jsonl")
+        for r in results:
+            print(json.dumps({k: v for k, v in r.items() if k != "upload_t"}), file=sys.stderr)
     done = [r for r in results if r["error"] is None]
     own = {path.name: expected[path] for path in paths}
     crossed = [
@@ -323,6 +381,12 @@ async def one_class(browser, url: str, watch: MemoryWatch, paths: list[Path], ex
         "page_load_s": spread([t[2] for t in tabs]),
         "top3_s": spread([r["top3_s"] for r in done]),
         "maps_s": spread([r["maps_s"] for r in done]),
+        "caption_s": spread([r["caption_s"] for r in done if r["caption_s"] is not None]),
+        # Until the browser had sent the file (a loaded browser's delay, the same for any server).
+        "upload_s": spread([r["upload_done_s"] for r in done if r.get("upload_done_s") is not None]),
+        # The server's own answer time: file received → elements handed to Streamlit.
+        "server_top3_s": spread([r["server_top3_s"] for r in done if r["server_top3_s"] is not None]),
+        "server_maps_s": spread([r["server_tiles_s"] for r in done if r["server_tiles_s"] is not None]),
         "failures": load_failures + len(results) - len(done),
         "errors": sorted({r["error"] for r in results if r["error"]})[:5],
         "cross_talk": crossed,
@@ -349,7 +413,9 @@ async def explore_phase(models: str, ns: list[int], args, folder: Path, first_in
                 await context.close()
                 out["first_visit_s"] = round(first_load, 2)
                 for n, paths in zip(ns, batches, strict=True):
-                    out[str(n)] = await one_class(browser, url, watch, paths, expected, count, args)
+                    out[str(n)] = await one_class(
+                        browser, url, watch, paths, expected, count, args, folder / "runs"
+                    )
                     print(f"[{models}] N={n}: {json.dumps(out[str(n)])}", file=sys.stderr, flush=True)
             finally:
                 await browser.close()

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import streamlit as st
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import vitdemo.ui.cache as app_cache
 from vitdemo.data.shapes import render_shape
 from vitdemo.errors import VitdemoError
+from vitdemo.ui.cache import TOP_K
 from vitdemo.ui.sidebar import GALLERY_KEY, MODELS_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +54,12 @@ def app(models):
     """A fresh app session on the tiny models, with empty caches (they are per process)."""
     st.cache_resource.clear()
     st.cache_data.clear()
+    threads = torch.get_num_threads()  # the app sets the process's torch threads: give them back
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.session_state[MODELS_KEY] = models
     yield at
     st.cache_resource.clear()
+    torch.set_num_threads(threads)
 
 
 def errors(at: AppTest) -> list[str]:
@@ -67,14 +72,20 @@ def no_traceback(at: AppTest) -> None:
     assert "Traceback" not in page_text
 
 
-def top_k_charts(at: AppTest) -> list[dict]:
-    """The top-k bar charts on the page, as plotly figure dicts."""
-    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return [
-        f
-        for f in figures
-        if f["data"] and f["data"][0].get("type") == "bar" and f["data"][0].get("orientation") == "h"
-    ]
+def top_k_charts(at: AppTest) -> list[list[tuple[str, int]]]:
+    """The Explore page's top-3 bars, one list per (image, model): (text, percent) per bar, best first.
+
+    The page draws them as progress bars (see `vitdemo.ui.widgets.top_k_bars`); no other progress
+    bar is on the page once it has finished.
+    """
+    bars = [(bar.text, bar.value) for bar in at.get("progress")]
+    assert len(bars) % TOP_K == 0, bars
+    return [bars[i : i + TOP_K] for i in range(0, len(bars), TOP_K)]
+
+
+def bar_label(text: str) -> str:
+    """The class name of one bar's text ("**star · 97.0%** ← the maps" → "star")."""
+    return text.strip("*").split(" · ")[0]
 
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -95,10 +106,11 @@ def test_explore_shows_three_predictions_per_model_and_the_maps_for_an_upload(ap
     assert errors(app) == []
     charts = top_k_charts(app)
     assert len(charts) == 2  # one per model
-    for figure in charts:
-        bars = figure["data"][0]
-        assert len(bars["y"]) == 3 and set(bars["y"]) <= TINY_LABELS
-        assert all(0.0 <= p <= 1.0 for p in bars["x"])
+    for bars in charts:
+        assert {bar_label(text) for text, _ in bars} <= TINY_LABELS
+        percents = [value for _, value in bars]
+        assert all(0 <= p <= 100 for p in percents) and percents == sorted(percents, reverse=True)
+        assert [text.endswith("← the maps") for text, _ in bars] == [True, False, False]  # top-1 explained
     assert "#### star.png" in [m.value for m in app.markdown]
     # Per model: the input view and four map tiles (the ResNet's three attention tiles are grey
     # placeholders that say why).
@@ -248,14 +260,9 @@ def test_choosing_another_class_explains_that_class(app, models, calls):
     no_traceback(app)
     assert calls.explains == before + 1
     first_chart = top_k_charts(app)[0]
-    highlighted = [
-        label
-        for label, colour in zip(
-            first_chart["data"][0]["y"], first_chart["data"][0]["marker"]["color"], strict=True
-        )
-        if colour != "#94a3b8"
-    ]
-    assert highlighted and second.startswith(highlighted[0])
+    highlighted = [bar_label(text) for text, _ in first_chart if text.endswith("← the maps")]
+    assert highlighted == [bar_label(text) for text, _ in first_chart][1:2]  # the second bar, only it
+    assert second.startswith(highlighted[0])
 
 
 def test_grad_cam_layer_pickers_show_the_maps_of_another_layer(app, models, calls):
@@ -358,3 +365,44 @@ def test_attention_page_asks_for_a_vit_when_only_a_resnet_is_chosen(app, models)
     app.switch_page("app_pages/2_Attention.py").run()
     no_traceback(app)
     assert any("needs a Vision Transformer" in i.value for i in app.info)
+
+
+def test_the_app_start_creates_the_run_manager_so_queued_runs_resume_without_the_fine_tune_page(
+    app, monkeypatch, tmp_path
+):
+    import vitdemo.ui.runs as runs
+
+    roots = []
+
+    class RecordingManager(runs.RunManager):
+        def __init__(self, root):
+            roots.append(root)
+            super().__init__(root)
+
+    monkeypatch.setenv("VITDEMO_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(runs, "RunManager", RecordingManager)
+    app.run()  # the Explore page: nobody has opened Fine-tune
+    no_traceback(app)
+    assert roots == [str(tmp_path / "runs")]  # created once, on the runs folder in use...
+    app.run()
+    app.switch_page("app_pages/5_Fine-tune.py").run()
+    no_traceback(app)
+    assert len(roots) == 1  # ...and shared with the Fine-tune page, not created again
+    assert errors(app) == []
+
+
+@pytest.mark.parametrize(("setting", "threads"), [(None, 3), ("1", 1), ("2", 2), ("many", 3)])
+def test_the_server_runs_torch_with_the_threads_it_is_told(app, monkeypatch, setting, threads):
+    if setting is None:
+        monkeypatch.delenv("VITDEMO_TORCH_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("VITDEMO_TORCH_THREADS", setting)
+    torch.set_num_threads(3)
+    app.run()
+    no_traceback(app)
+    # OpenMP keeps a count per thread: read it where the next session's script would run.
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    reader.start()
+    reader.join()
+    assert seen == [threads]

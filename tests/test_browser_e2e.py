@@ -157,12 +157,11 @@ def test_upload_explore_then_attention_in_a_real_browser(server, artifacts, tmp_
             # The bordered block of the uploaded image: the nearest vertical block around its heading.
             heading = page.get_by_role("heading", name="my-star.png")
             block = heading.locator("xpath=ancestor::div[@data-testid='stVerticalBlock'][1]")
-            # Two models → two top-3 bar charts, each with three percentages written on its bars.
-            charts = block.locator(".js-plotly-plot")
-            assert charts.count() == 2
-            for i in range(2):
-                bar_texts = charts.nth(i).locator("text.bartext").all_text_contents()
-                assert len(bar_texts) == 3 and all(t.endswith("%") for t in bar_texts)
+            # Two models → two top-3s of three bars each, a percentage on every bar, the explained
+            # (top-1) class marked on the first bar of each.
+            bar_texts = block.locator("[data-testid=stProgress]").all_text_contents()
+            assert len(bar_texts) == 6 and all(re.search(r"\d+\.\d%", t) for t in bar_texts)
+            assert [t.endswith("← the maps") for t in bar_texts] == [True, False, False] * 2
             # Input view + four map tiles per model, all decoded by the browser.
             images = block.locator("[data-testid=stImage] img")
             assert images.count() == 10

@@ -13,4 +13,6 @@ notebook without Streamlit; `cache`, `sidebar`, `tiles`,
     tiles, widgets       map tiles, model loading, class picker, empty states
     guard                errors → one line on the page
     model_facts          a loaded model described in plain words
+    runs                 the server's one fine-tuning run manager (created where the app starts)
+    timing               server-side timestamps for the classroom benchmark (VITDEMO_TIMING_LOG)
 """

@@ -18,10 +18,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
+import torch
 from PIL import Image
 
 from vitdemo.data.images import load_image
@@ -45,8 +47,38 @@ EXPLANATION_TTL_S = 2 * 3600
 MAX_CACHED_PREDICTIONS = 512
 TOP_K = 3
 
-# Explanations and faithfulness scores of all sessions take turns here (see work_queue.py).
-EXPLAIN_QUEUE = FairQueue()
+
+# Threads per torch op in the server process: torch's default (one per core) unless
+# `VITDEMO_TORCH_THREADS` says otherwise. Measured on this 2-core machine at load ~15, one script
+# alone: explaining a demo-vit image took 0.28–0.52 s with 2 threads and 0.04–0.07 s with 1 (the
+# intra-op team waits at a barrier after every op, and on busy cores one descheduled thread stalls
+# the other); an untrained ViT-B 2.6–6.7 s with 2 and 1.37 s with 1. But in the classroom benchmark
+# (10–20 tabs, load 20–36) one thread was not faster: with fewer runnable threads the server also
+# gets a smaller share of oversubscribed cores. So it stays a setting for a host that knows its load.
+TORCH_THREADS_ENV = "VITDEMO_TORCH_THREADS"
+
+
+def configured_torch_threads() -> int | None:
+    """`VITDEMO_TORCH_THREADS` as a positive number, or None (unset or not a number: torch's default)."""
+    try:
+        threads = int(os.environ.get(TORCH_THREADS_ENV) or 0)
+    except ValueError:
+        return None  # a typo in a deployment setting is not worth a broken page
+    return threads if threads > 0 else None
+
+
+@st.cache_resource(show_spinner=False)
+def server_torch_threads() -> int:
+    """Apply `VITDEMO_TORCH_THREADS` once per process (called where the app starts); the threads per op."""
+    threads = configured_torch_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+# Explanations and faithfulness scores of all sessions take turns here (see work_queue.py): one
+# turn per core with single-threaded torch, else the queue's default (one per two cores).
+EXPLAIN_QUEUE = FairQueue(os.cpu_count() or 1) if configured_torch_threads() == 1 else FairQueue()
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)

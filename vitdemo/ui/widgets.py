@@ -134,3 +134,24 @@ def _probabilities(result: ExplainResult | Prediction) -> np.ndarray | None:
     logits = np.asarray(result.logits, dtype=np.float64)
     exp = np.exp(logits - logits.max())
     return exp / exp.sum()
+
+
+def top_k_bars(top_k, *, target_index: int | None = None) -> None:
+    """The top-k as native progress bars, best first, the explained class in bold.
+
+    Not a plotly chart: a class uploading at once would have every tab load and lay out plotly.js
+    for three bars, which on a shared machine delays the answer by seconds; progress bars are plain
+    HTML that draws at once. Bar length is the probability, as on the chart they replace.
+
+    Args:
+        top_k: `ClassScore`s, best first (as `Prediction.top_k`).
+        target_index: class the maps explain; the top-1 when None.
+    """
+    explained = top_k[0].index if target_index is None else target_index
+    for score in top_k:
+        name = short_label(score.label, limit=40)
+        text = f"{name} · {score.prob:.1%}"
+        st.progress(
+            min(max(score.prob, 0.0), 1.0),
+            text=f"**{text}** ← the maps" if score.index == explained else text,
+        )
