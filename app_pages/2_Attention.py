@@ -19,7 +19,7 @@ from vitdemo.ui.texts import (
     SCALED_COLOUR_HELP,
     method_sentence,
 )
-from vitdemo.ui.widgets import PLOTLY_CONFIG, require_images, require_models
+from vitdemo.ui.widgets import PLOTLY_CONFIG, pick_model_and_image, require_images, require_models
 
 QUERY_LABELS = {"cls": "Class token (CLS)", "patches": "All patches (average)", "patch": "One patch"}
 PICKER_KEY = "attention_query_picker"
@@ -59,15 +59,7 @@ if not images:
     st.warning("None of the chosen images could be read; see the messages on the Explore page.")
     st.stop()
 
-pickers = iter(st.columns(2))
-model = models[0]
-if len(models) > 1:
-    specs = [m.spec for m in models]
-    model = models[specs.index(next(pickers).selectbox("Vision Transformer", specs, key="attention_model"))]
-image = images[0]
-if len(images) > 1:
-    names = [im.name for im in images]
-    image = images[names.index(next(pickers).selectbox("Image", names, key="attention_image"))]
+model, image, _ = pick_model_and_image(models, images, key="attention", model_label="Vision Transformer")
 
 result = explanation(model.spec, image, methods=STANDARD_METHODS)
 geometry = model.geometry

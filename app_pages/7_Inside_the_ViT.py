@@ -40,7 +40,7 @@ from vitdemo.ui.inside_texts import (
     norms_summary,
     prefix_names,
 )
-from vitdemo.ui.widgets import PLOTLY_CONFIG, require_images, require_models
+from vitdemo.ui.widgets import PLOTLY_CONFIG, pick_model_and_image, require_images, require_models
 
 
 def show_filters(model) -> None:
@@ -68,15 +68,7 @@ if not images:
     st.warning("None of the chosen images could be read; see the messages on the Explore page.")
     st.stop()
 
-pickers = iter(st.columns(3))
-model = models[0]
-if len(models) > 1:
-    specs = [m.spec for m in models]
-    model = models[specs.index(next(pickers).selectbox("Model", specs, key="inside_model"))]
-image = images[0]
-if len(images) > 1:
-    names = [im.name for im in images]
-    image = images[names.index(next(pickers).selectbox("Image", names, key="inside_image"))]
+model, image, pickers = pick_model_and_image(models, images, key="inside", columns=3)
 
 if model.family != "vit" or model.geometry is None:
     st.info(CNN_TEXT, icon=":material/info:")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import streamlit as st
 
@@ -71,6 +73,29 @@ def require_models(family: str | None = None) -> list[LoadedModel]:
         )
         st.stop()
     return models
+
+
+def pick_model_and_image(
+    models: list[LoadedModel],
+    images: list[DecodedImage],
+    *,
+    key: str,
+    model_label: str = "Model",
+    columns: int = 2,
+) -> tuple[LoadedModel, DecodedImage, Iterator]:
+    """One model and one image for a page that studies a single pair: a picker only where there is a choice.
+
+    Returns the model, the image and the row's unused columns (for the page's own controls).
+    """
+    pickers = iter(st.columns(columns))
+    model, image = models[0], images[0]
+    if len(models) > 1:
+        specs = [m.spec for m in models]
+        model = models[specs.index(next(pickers).selectbox(model_label, specs, key=f"{key}_model"))]
+    if len(images) > 1:
+        names = [im.name for im in images]
+        image = images[names.index(next(pickers).selectbox("Image", names, key=f"{key}_image"))]
+    return model, image, pickers
 
 
 def class_options(model: LoadedModel, first: ExplainResult | Prediction) -> list[int]:
