@@ -18,7 +18,7 @@ from vitdemo.ui.texts import (
     method_title,
     short_label,
 )
-from vitdemo.ui.tiles import VIEW_TILE, map_tile, show_scores, tile_png
+from vitdemo.ui.tiles import VIEW_TILE, map_tile, show_scores, show_tile
 from vitdemo.ui.timing import mark
 from vitdemo.ui.widgets import choose_target, require_images, require_models, top_k_bars
 
@@ -78,7 +78,7 @@ def map_row(
     columns = st.columns(1 + len(METHODS), gap="medium")
     with columns[0]:
         st.markdown("**Model input**", help="The image resized and cropped to the network's input size.")
-        st.image(tile_png(result, VIEW_TILE), width="stretch")
+        show_tile(result, VIEW_TILE)
     slots = []
     for column, name in zip(columns[1:], METHODS, strict=True):
         with column:

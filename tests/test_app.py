@@ -175,6 +175,29 @@ def test_the_same_picture_uploaded_twice_is_shown_once(app):
     assert len(top_k_charts(app)) == 2
 
 
+def image_headings(app: AppTest) -> list[str]:
+    return [m.value.removeprefix("#### ").split(" · ")[0] for m in app.markdown if m.value.startswith("#### ")]
+
+
+def test_the_starter_sample_steps_aside_for_the_first_upload_but_a_picked_sample_stays(app):
+    app.run()  # a new session: the starter sample, so the page is not empty
+    assert image_headings(app) == ["Shapes: star (plain)"]
+    app.sidebar.file_uploader[0].set_value(("mine.png", shape_png(), "image/png"))
+    app.run()
+    no_traceback(app)
+    assert image_headings(app) == ["mine.png"]
+    assert app.session_state[GALLERY_KEY] == []
+
+    # Picked by the user (before or after uploading): it stays next to the uploads.
+    app.multiselect(key=GALLERY_KEY).set_value(["Shapes: circle (plain)"]).run()
+    app.sidebar.file_uploader[0].set_value(
+        [("mine.png", shape_png(), "image/png"), ("another.png", shape_png(5), "image/png")]
+    )
+    app.run()
+    no_traceback(app)
+    assert image_headings(app) == ["mine.png", "another.png", "Shapes: circle (plain)"]
+
+
 class ModelCalls:
     """Counts `explain` calls and network forward passes of the app's shared models."""
 

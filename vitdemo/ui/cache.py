@@ -10,8 +10,8 @@
   from the model's request queue (`vitdemo.models.batching`), so a class uploading at once shares
   batched forward passes and sees its top-3 before any map is computed.
 * Heavy work (explanations, faithfulness scores) takes turns in `EXPLAIN_QUEUE`, first come first
-  served; a caller that has to wait sees a spinner saying how many requests are ahead and roughly
-  how long. Cache hits never queue.
+  served; a caller that has to wait reads a still line saying how many requests are ahead and
+  roughly how long (`queue_note`). Cache hits never queue.
 * Everything a slider changes afterwards (layer, head, query token, head fusion, colour scale) is
   computed from the cached attentions by pure functions — the model never runs for a slider.
 """
@@ -19,6 +19,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +36,7 @@ from vitdemo.explain.result import ClassScore, ExplainResult
 from vitdemo.models import LoadedModel, load_model
 from vitdemo.models.batching import batched_logits
 from vitdemo.ui.image_items import DecodedImage, SessionImage
-from vitdemo.ui.work_queue import FairQueue, waiting_sentence
+from vitdemo.ui.work_queue import FairQueue, QueueLoad, waiting_sentence
 
 # Explore, Attention and Compare ask for the same maps, so one explanation per (model, image,
 # class) serves all three pages: switching pages recomputes nothing.
@@ -79,6 +81,29 @@ def server_torch_threads() -> int:
 # Explanations and faithfulness scores of all sessions take turns here (see work_queue.py): one
 # turn per core with single-threaded torch, else the queue's default (one per two cores).
 EXPLAIN_QUEUE = FairQueue(os.cpu_count() or 1) if configured_torch_threads() == 1 else FairQueue()
+
+
+@contextmanager
+def queue_note(load: QueueLoad, what: str = "the maps") -> Iterator[None]:
+    """Say where a request stands while it may wait, in a still line that goes when it is done.
+
+    Not `st.spinner`: its animation keeps every waiting tab's browser drawing. Measured in headless
+    Chromium on this 2-core machine, five tabs with a spinner used 2.7 CPU-seconds in 8 s, the same
+    tabs without one 0.1 — at twenty students waiting twenty seconds that is more CPU than the
+    server spends on all their maps, and on a classroom's weakest laptops it is what makes the
+    page feel slow. With the queue empty the work starts at once, and Streamlit's spinner (shown
+    only after half a second, so never for a cache hit) is the one tab's progress sign.
+    """
+    if load.ahead == 0:
+        with st.spinner(waiting_sentence(load, what)):
+            yield
+        return
+    note = st.empty()
+    note.caption(f":material/hourglass_top: {waiting_sentence(load, what)}")
+    try:
+        yield
+    finally:
+        note.empty()
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)
@@ -181,8 +206,7 @@ def explanation(
     """
     assert image.image is not None, "explain only decoded images"
     key_settings = tuple(sorted(settings.items()))
-    # The spinner shows only when the call takes a while (a cache hit never does).
-    with st.spinner(waiting_sentence(EXPLAIN_QUEUE.load())):
+    with queue_note(EXPLAIN_QUEUE.load()):
         return _explanation(spec, image.digest, target, methods, key_settings, image.image)
 
 
@@ -221,7 +245,7 @@ def faithfulness(
     `methods` and `settings` must be those the result was computed with: they are part of the key.
     """
     key_settings = tuple(sorted(settings.items()))
-    with st.spinner(waiting_sentence(EXPLAIN_QUEUE.load(), "the scores")):
+    with queue_note(EXPLAIN_QUEUE.load(), "the scores"):
         return _faithfulness(spec, image.digest, result.target.index, methods, key_settings, name, result)
 
 

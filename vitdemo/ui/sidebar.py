@@ -19,6 +19,8 @@ MODELS_ENV = "VITDEMO_MODELS"
 MODELS_KEY = "vitdemo_models"
 UPLOADS_KEY = "vitdemo_uploads"
 GALLERY_KEY = "vitdemo_gallery"
+# True while the gallery holds only the starter sample a new session was given (not a user's pick).
+STARTER_KEY = "vitdemo_gallery_is_starter"
 MAX_MODELS = 4
 DEFAULT_GALLERY = ("Shapes: star (plain)",)
 # Offered in the file chooser; anything else still reaches our loader, which names what it is.
@@ -94,10 +96,7 @@ def render_sidebar() -> None:
     )
 
     offered = gallery_names(list(catalogue.values()))
-    if GALLERY_KEY not in st.session_state:
-        st.session_state[GALLERY_KEY] = [n for n in DEFAULT_GALLERY if n in offered]
-    else:  # a photo picked for a model that is no longer chosen drops out with it
-        st.session_state[GALLERY_KEY] = [n for n in st.session_state[GALLERY_KEY] if n in offered]
+    _choose_gallery_defaults(offered)
     st.subheader("Images")
     st.file_uploader(
         "Upload images",
@@ -112,7 +111,30 @@ def render_sidebar() -> None:
         key=GALLERY_KEY,
         placeholder="Pick sample images",
         help="Shapes images come with their true class and object outline, so you can check where a model looks.",
+        on_change=_gallery_touched,
     )
+
+
+def _choose_gallery_defaults(offered: list[str]) -> None:
+    """A new session starts with a starter sample, which steps aside when its first upload arrives.
+
+    The starter shows what the pages do before anyone has a picture; after an upload, the student's
+    own picture is what they came for. Keeping the starter would also redraw a second image block
+    on every upload, which in a class of twenty tabs is browser time nobody asked for. A sample the
+    user picked (or kept by touching the gallery) stays.
+    """
+    if GALLERY_KEY not in st.session_state:
+        st.session_state[GALLERY_KEY] = [n for n in DEFAULT_GALLERY if n in offered]
+        st.session_state[STARTER_KEY] = True
+    elif st.session_state.get(STARTER_KEY) and st.session_state.get(UPLOADS_KEY):
+        st.session_state[GALLERY_KEY] = []
+        st.session_state[STARTER_KEY] = False
+    else:  # a photo picked for a model that is no longer chosen drops out with it
+        st.session_state[GALLERY_KEY] = [n for n in st.session_state[GALLERY_KEY] if n in offered]
+
+
+def _gallery_touched() -> None:
+    st.session_state[STARTER_KEY] = False
 
 
 def chosen_specs() -> list[str]:

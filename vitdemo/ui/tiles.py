@@ -1,9 +1,12 @@
 """Image tiles: one explanation map over the image, with its name, its sentence and its scores.
 
-Every tile image is blended and PNG-encoded once per (explanation, map) and the bytes reused by
+Every tile image is blended and JPEG-encoded once per (explanation, map) and the bytes reused by
 every session and rerun that shows it: `st.image` of an array would re-encode it on each run, which
-for a class of twenty is most of the server's time after the forward passes. The store follows the
-cached explanations' lifetime (an entry goes when its result is freed), so it is as bounded as they are.
+for a class of twenty is most of the server's time after the forward passes. `show_tile` names the
+format to `st.image`: given bytes and its default `output_format="auto"`, Streamlit decodes them
+and re-encodes every opaque image as JPEG (quality 90) on every run, PNG included. The store follows
+the cached explanations' lifetime (an entry goes when its result is freed), so it is as bounded as
+they are.
 """
 
 from __future__ import annotations
@@ -35,13 +38,16 @@ def dimmed(view: np.ndarray) -> np.ndarray:
     return (0.35 * grey + 0.65 * 235).repeat(3, axis=-1).astype(np.uint8)
 
 
-_ENCODED: dict[int, dict[str, bytes]] = {}  # id(result) → tile name → PNG bytes
+# What Streamlit would send anyway (see above), encoded once: a tenth of a fast PNG's bytes for
+# the browser to fetch, and the same look.
+TILE_FORMAT, TILE_QUALITY = "JPEG", 90
+_ENCODED: dict[int, dict[str, bytes]] = {}  # id(result) → tile name → JPEG bytes
 _ENCODED_LOCK = threading.Lock()
 VIEW_TILE, DIMMED_TILE = ":view", ":dimmed"  # tile names that are not map names
 
 
-def tile_png(result: ExplainResult, tile: str) -> bytes:
-    """PNG bytes of one tile of `result`: a map name (its overlay), `VIEW_TILE` or `DIMMED_TILE`.
+def tile_bytes(result: ExplainResult, tile: str) -> bytes:
+    """JPEG bytes of one tile of `result`: a map name (its overlay), `VIEW_TILE` or `DIMMED_TILE`.
 
     Encoded on first use and kept as long as `result` lives (results are shared and read-only).
     """
@@ -57,7 +63,7 @@ def tile_png(result: ExplainResult, tile: str) -> bytes:
     else:
         pixels = overlay_image(result, tile)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)  # fast; tiles are small
+    Image.fromarray(pixels).save(buffer, format=TILE_FORMAT, quality=TILE_QUALITY)
     data = buffer.getvalue()
     with _ENCODED_LOCK:
         if key not in _ENCODED:
@@ -66,6 +72,11 @@ def tile_png(result: ExplainResult, tile: str) -> bytes:
             weakref.finalize(result, _forget, key)
         _ENCODED[key][tile] = data
     return data
+
+
+def show_tile(result: ExplainResult, tile: str) -> None:
+    """`st.image` of one tile's cached bytes, passed through as they are (no decode, no re-encode)."""
+    st.image(tile_bytes(result, tile), width="stretch", output_format=TILE_FORMAT)
 
 
 def _forget(key: int) -> None:
@@ -104,11 +115,11 @@ def map_tile(
     """
     st.markdown(f"**{method_title(name)}**", help=method_sentence(name) or None)
     if name in result.maps:
-        st.image(tile_png(result, name), width="stretch")
+        show_tile(result, name)
         slot = st.empty()
         show_scores(slot, faithful, on_mask)
         return slot
-    st.image(tile_png(result, DIMMED_TILE), width="stretch")
+    show_tile(result, DIMMED_TILE)
     st.caption(result.unavailable.get(name, "Not computed for this model."))
     return None
 
