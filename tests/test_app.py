@@ -176,7 +176,9 @@ def test_the_same_picture_uploaded_twice_is_shown_once(app):
 
 
 def image_headings(app: AppTest) -> list[str]:
-    return [m.value.removeprefix("#### ").split(" · ")[0] for m in app.markdown if m.value.startswith("#### ")]
+    return [
+        m.value.removeprefix("#### ").split(" · ")[0] for m in app.markdown if m.value.startswith("#### ")
+    ]
 
 
 def test_the_starter_sample_steps_aside_for_the_first_upload_but_a_picked_sample_stays(app):
