@@ -27,7 +27,7 @@ A benchmark, not a test (CI does not run it). The machine's other load changes e
 
 Usage:
   python benchmarks/classroom_load.py [--ns 1,10,20,30] [--phases explore,random,finetune]
-      [--random-ns 1,10] [--watchers 0,1,5] [--window-s 30] [--port 0] [--timeout-s 240]
+      [--random-ns 1,10] [--watchers 0,1,5] [--window-s 30] [--settle-s 10] [--port 0] [--timeout-s 240]
 Prints one JSON line.
 """
 
@@ -497,6 +497,9 @@ async def finetune_phase(args, folder: Path) -> dict:
                         watchers.append(
                             await open_tab(browser, url, "Fine-tune", "Fine-tune", args.timeout_s)
                         )
+                    # Watching, not loading: a new tab keeps drawing (charts, fonts) for seconds
+                    # after its script went idle, and the load is measured on its own below.
+                    await asyncio.sleep(args.settle_s)
                     out[f"watched_by_{count}"] = await seconds_per_step(runs_dir, args.window_s)
                     print(
                         f"finetune watched by {count}: {out[f'watched_by_{count}']}",
@@ -545,6 +548,9 @@ def main() -> None:
         "--watchers", type=numbers, default=[0, 1, 5], help="tabs watching the run, per window"
     )
     parser.add_argument("--window-s", type=float, default=30.0, help="seconds per watching window")
+    parser.add_argument(
+        "--settle-s", type=float, default=10.0, help="seconds the watching tabs settle before a window"
+    )
     parser.add_argument(
         "--epochs", type=int, default=200, help="epochs of the watched run (it is stopped anyway)"
     )
