@@ -34,8 +34,11 @@ ARCHIVE_UPLOAD_MB = 200  # image folders are bigger than the single photos the a
 # server: measured in headless Chromium, ~0.12 CPU-s per rerun for a trivial fragment and ~0.5 for
 # this page's status and charts, against ~0.01 on the server. At one rerun per second, three
 # watching tabs on this 2-core machine took 0.75 of a core from the run they watched (and a weak
-# classroom laptop spends half a core just watching). The progress line (a step takes ~1–2 s)
-# refreshes every 2 s, the charts every 6 s; the loss curve still moves while you look.
+# classroom laptop spends half a core just watching). Five watching tabs in one headless Chromium
+# (`benchmarks/classroom_load.py --phases finetune`) let the run keep 0.65–0.88× of its speed with
+# the progress every 2 s and the charts every 6 s in two fragments, 0.56× with charts every 10 s
+# (runs differ that much), 0.40× with one fragment for both every 3 s: the charts are most of a
+# rerun's cost, and a progress line alone is cheap. The loss curve still moves while you look.
 POLL_SECONDS = 2.0  # the queue line, the progress bar and Stop
 CHART_SECONDS = 6.0
 MODE_LABELS = {"head": "head", "last": "last-N blocks", "full": "full"}
