@@ -16,7 +16,8 @@ tab's top-1 equals `vitdemo.predict` on its own image, computed here), the page-
 tabs, and the server's peak resident memory.
 
 Phase "finetune": a full-mode fine-tuning run of demo-resnet started from the Fine-tune page,
-watched by 0, 1 and 5 tabs → seconds per training step in each window, and the load time of one
+watched by 0, 1 and 5 tabs → seconds per training step in each window (after the tabs settled),
+and the load time of one
 more tab while it trains.
 
 Phase "random": the same Explore measurement on untrained ViT-B/16 + ResNet-50
@@ -310,7 +311,12 @@ async def student(page, path: Path, models: int, timeout_s: float) -> dict:
         "requestfinished", lambda r: "upload_file" in r.url and upload.setdefault("done", time.perf_counter())
     )
     try:
-        await page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(str(path))
+        # The same patience as every other step (Playwright's own default is 30 s): thirty tabs of
+        # one Chromium on two cores can take longer than that just to accept the file, and that is
+        # this harness's browser, not a student's laptop or the app.
+        await page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(
+            str(path), timeout=timeout_s * 1000
+        )
         out["input_set_s"] = time.perf_counter() - start
         while time.perf_counter() - start < timeout_s:
             state = await page.evaluate(PAGE_STATE_JS, [key, models, TILES_PER_MODEL])
