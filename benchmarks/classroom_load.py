@@ -17,8 +17,7 @@ tabs, and the server's peak resident memory.
 
 Phase "finetune": a full-mode fine-tuning run of demo-resnet started from the Fine-tune page,
 watched by 0, 1 and 5 tabs → seconds per training step in each window (after the tabs settled),
-and the load time of one
-more tab while it trains.
+and the load time of one more tab while it trains.
 
 Phase "random": the same Explore measurement on untrained ViT-B/16 + ResNet-50
 (`vit@random,resnet@random`, no download), at N = 1 and 10 by default.
