@@ -7,7 +7,7 @@ from vitdemo.ui.comparison import accuracy_by_model, knows_label
 from vitdemo.ui.figures import accuracy_bar_chart
 from vitdemo.ui.guard import logged_line
 from vitdemo.ui.texts import PAGE_INTROS, method_sentence, method_title, short_label
-from vitdemo.ui.tiles import dimmed, overlay_image
+from vitdemo.ui.tiles import DIMMED_TILE, show_tile
 from vitdemo.ui.widgets import PLOTLY_CONFIG, require_images, require_models
 
 MAX_IMAGES = 24
@@ -52,10 +52,7 @@ def cell(image, model) -> None:
         st.error(result)
         return
     top = result.top_k[0]
-    if shown in result.maps:
-        st.image(overlay_image(result, shown), width="stretch")
-    else:
-        st.image(dimmed(result.view), width="stretch")
+    show_tile(result, shown if shown in result.maps else DIMMED_TILE)  # encoded once, shared with Explore
     verdict = ""
     if image.true_label and knows_label(model.labels, image.true_label):
         right = top.label.lower() == image.true_label.lower()

@@ -3,8 +3,8 @@
 Thin on purpose: the run manager (vitdemo.train) trains each run in a worker process of its own,
 so closing the tab or restarting the app never kills a run, and watching it never slows it; this
 page only reads widgets, submits, and polls the run directories with two `run_every` fragments:
-the queue line and progress every second, the charts (built once per new metrics row for every
-tab) every few seconds.
+the queue line and progress every POLL_SECONDS, the charts (built once per new metrics row for
+every tab) every CHART_SECONDS.
 """
 
 from __future__ import annotations
