@@ -20,6 +20,7 @@ from explain_models import (
 
 from vitdemo.errors import VitdemoError
 from vitdemo.explain import cam_layers, explain
+from vitdemo.models.batching import batched_logits
 
 MODELS = {
     "timm-vit": lambda: timm_vit(reg_tokens=2),
@@ -50,6 +51,48 @@ def test_eight_threads_on_one_model_equal_one_by_one(kind):
     for one, other in zip(sequential, concurrent, strict=True):
         assert_same(one, other)
     assert len({r.top_k[0].prob for r in sequential}) > 1  # the images really differ
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_predictions_beside_explanations_get_what_they_get_alone(kind):
+    """Top-3 requests do not take the model's lock, so they run during other calls' hooked passes."""
+    model = MODELS[kind]()
+    images = [random_image(seed) for seed in range(6)]
+    inputs = [input_tensor(model, image) for image in images]
+    with torch.inference_mode():
+        alone_logits = [model.logits(x).float() for x in inputs]
+    alone_maps = [explain(model, image) for image in images]
+
+    def job(i: int):
+        return batched_logits(model, inputs[i // 2]) if i % 2 else explain(model, images[i // 2])
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(job, range(12)))
+    for i, result in enumerate(results):
+        if i % 2:
+            torch.testing.assert_close(result, alone_logits[i // 2], rtol=1e-4, atol=1e-5)
+        else:
+            assert_same(result, alone_maps[i // 2])
+
+
+def test_a_prediction_does_not_wait_for_the_lock_of_an_explanation():
+    model = MODELS["timm-vit"]()
+    x = input_tensor(model, random_image(3))
+    with torch.inference_mode():
+        alone = model.logits(x).float()
+    answered, got = threading.Event(), {}
+
+    def ask() -> None:
+        got["logits"] = batched_logits(model, x)
+        answered.set()
+
+    with model.lock:  # what an explanation holds while its hooks are on the network
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        in_time = answered.wait(timeout=30)
+    asker.join()
+    assert in_time, "the top-3 waited for another call's explanation"
+    torch.testing.assert_close(got["logits"], alone, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", MODELS)

@@ -6,11 +6,19 @@ fraction of the time of 20 single passes, so `batched_logits` gathers the reques
 within a few milliseconds of each other and runs them as one batch.
 
 No extra thread: the first waiting caller becomes the leader, sleeps the gather window, takes the
-pending requests (same input shape, at most `max_batch` images), runs one forward under
-`model.lock` with inference mode, hands each caller its own rows, and steps down; a caller that is
-still waiting then leads the next batch. Each request keeps its own tensors, and results are
-copied out of the batch, so no caller sees another's rows. If a batch fails, its requests are run
-one by one, so an error reaches only the caller whose input caused it.
+pending requests (same input shape, at most `max_batch` images), runs one forward with inference
+mode, hands each caller its own rows, and steps down; a caller that is still waiting then leads
+the next batch.
+
+Not under `model.lock`: that lock keeps explain calls from registering hooks on the same modules
+at once, and their hooks record only in the thread that registered them (`CallHooks`; the
+transformers capture hooks read a per-thread context variable), so a plain forward pass beside a
+hooked one computes exactly what it would alone. Answer first: a student's top-3 never waits for
+another student's maps (on ViT-B a hooked pass holds the lock for about half a second).
+
+Each request keeps its own tensors, and results are copied out of the batch, so no caller sees
+another's rows. If a batch fails, its requests are run one by one, so an error reaches only the
+caller whose input caused it.
 
 Written by hand because neither torch nor timm has in-process request batching (TorchServe and
 Triton do, as separate servers).
@@ -150,8 +158,7 @@ class BatchedForward:
 
 
 def _forward(model: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
-    # The lock keeps this pass out of another call's hooked critical section (see loaded.py).
-    with model.lock, torch.inference_mode():
+    with torch.inference_mode():  # no model.lock: see the module's docstring
         return model.logits(batch.to(model.device)).float().cpu()  # (B, classes)
 
 
@@ -188,8 +195,5 @@ def batched_logits(model: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
     Returns:
         (n, classes) float32 logits on the CPU, equal (within float tolerance) to running the
         images alone.
-
-    Never call it while holding `model.lock`: the batch may be run by another caller's thread,
-    which takes that lock.
     """
     return forward_queue(model).logits(model, inputs)

@@ -3,7 +3,8 @@
 A `LoadedModel` is shared read-only between Streamlit threads: nothing here keeps
 per-call state. Code that must temporarily change the network (hooks, grad flags)
 takes `model.lock` for the whole critical section and restores everything before
-releasing it.
+releasing it; the hooks record only in the thread that registered them, so plain forward
+passes (the batched predictions) run beside such a section without the lock.
 """
 
 from __future__ import annotations

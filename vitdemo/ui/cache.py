@@ -35,6 +35,7 @@ from vitdemo.explain.faithfulness import align_mask, deletion_insertion_curves, 
 from vitdemo.explain.result import ClassScore, ExplainResult
 from vitdemo.models import LoadedModel, load_model
 from vitdemo.models.batching import batched_logits
+from vitdemo.models.threads import model_threads
 from vitdemo.ui.image_items import DecodedImage, SessionImage
 from vitdemo.ui.work_queue import FairQueue, QueueLoad, waiting_sentence
 
@@ -151,7 +152,8 @@ class Prediction:
 def _prediction(spec: str, digest: str, _image: Image.Image) -> Prediction:
     model = cached_model(spec)
     x = model.preprocessing.to_tensor(_image)[None]  # (1, 3, H, W)
-    logits = batched_logits(model, x)[0]  # (classes,): batched with other sessions' images
+    with model_threads(model):  # this thread may lead the batch: it runs the forward pass
+        logits = batched_logits(model, x)[0]  # (classes,): batched with other sessions' images
     probs = logits.softmax(dim=-1)
     top = probs.topk(min(TOP_K, model.num_classes)).indices.tolist()
     scores = [ClassScore(index=i, label=model.labels[i], prob=float(probs[i])) for i in top]
@@ -178,7 +180,7 @@ def _explanation(
     _image: Image.Image,
 ) -> ExplainResult:
     model = cached_model(spec)
-    with EXPLAIN_QUEUE.turn():
+    with EXPLAIN_QUEUE.turn(), model_threads(model):
         # `explain` is looked up in this module's globals at call time, so tests can count calls.
         return explain(model, _image, target=target, methods=methods, **dict(settings))
 
@@ -224,9 +226,10 @@ def _faithfulness(
     name: str,
     _result: ExplainResult,
 ) -> dict[str, float]:
-    with EXPLAIN_QUEUE.turn():
+    model = cached_model(spec)
+    with EXPLAIN_QUEUE.turn(), model_threads(model):
         curves = deletion_insertion_curves(
-            cached_model(spec), _result.view, _result.maps[name], target, steps=FAITHFULNESS_STEPS
+            model, _result.view, _result.maps[name], target, steps=FAITHFULNESS_STEPS
         )
     return {"deletion_auc": curves.deletion_auc, "insertion_auc": curves.insertion_auc}
 
