@@ -15,6 +15,9 @@ Shapes image at once. Per N it reports, in seconds from the upload:
 tab's top-1 equals `vitdemo.predict` on its own image, computed here), the page-load time of the N
 tabs, and the server's peak resident memory.
 
+With `--solo-rounds R`, one student then uploads alone R more times, a fresh tab each: the spread
+of the single-student figures (one upload is one sample of a noisy machine).
+
 Phase "finetune": a full-mode fine-tuning run of demo-resnet started from the Fine-tune page,
 watched by 0, 1 and 5 tabs → seconds per training step in each window (after the tabs settled),
 the cores the server, the run's worker and the browser used in it, and the load time of one more
@@ -27,7 +30,7 @@ A benchmark, not a test (CI does not run it). The machine's other load changes e
 `load_avg` is reported at the start and end.
 
 Usage:
-  python benchmarks/classroom_load.py [--ns 1,10,20,30] [--phases explore,random,finetune]
+  python benchmarks/classroom_load.py [--ns 1,10,20,30] [--solo-rounds 0] [--phases explore,random,finetune]
       [--random-ns 1,10] [--watchers 0,1,5] [--window-s 30] [--settle-s 10] [--browser-priority normal]
       [--port 0] [--timeout-s 240]
 Prints one JSON line.
@@ -243,20 +246,37 @@ def server_times(runs_dir: Path, results: list[dict], models: int) -> None:
     handed to Streamlit, explanation start/end (the slowest model), from the server's timing log."""
     path = timing_log(runs_dir)
     events: dict[tuple[str, str], list[float]] = {}
+    sessions: dict[str, str] = {}  # digest → the session that showed it
+    starts: dict[str, list[float]] = {}  # session → its script runs' start times
     for line in path.read_text().splitlines() if path.is_file() else []:
         row = json.loads(line)
         if row["digest"]:
             events.setdefault((row["digest"], row["event"]), []).append(row["t"])
+            sessions.setdefault(row["digest"], row["session"])
+        elif row["event"] == "app_start":
+            starts.setdefault(row["session"], []).append(row["t"])
     for r in results:
+        received = _received(r, starts.get(sessions.get(r["digest"], ""), []))
         for event in ("predicted", "top3", "explain_start", "explain_end", "tiles"):
             times = events.get((r["digest"], event), [])
             # The first time each model reached the event, the slowest model counts.
             firsts = sorted(times)[:models]
-            # From the moment the server had the file: the browser's own delay in sending it is
-            # not the server's (twenty tabs of one Chromium on two cores take seconds to do so).
-            received = r["upload_t"] + r["upload_done_s"] if r.get("upload_done_s") is not None else None
             done = len(firsts) == models and received is not None
             r[f"server_{event}_s"] = round(max(firsts) - received, 3) if done else None
+
+
+def _received(result: dict, session_starts: list[float]) -> float | None:
+    """When the server had the student's file (wall clock): the browser's own delay in sending it is
+    not the server's (twenty tabs of one Chromium on two cores take seconds to do so).
+
+    Playwright's "request finished" event, or the start of the script run the upload caused when
+    that came first: a loaded harness can see the event late, and the server cannot start that
+    run before it has the file.
+    """
+    candidates = [t for t in session_starts if t >= result["upload_t"]][:1]
+    if result.get("upload_done_s") is not None:
+        candidates.append(result["upload_t"] + result["upload_done_s"])
+    return min(candidates) if candidates else None
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path) -> None:
@@ -436,12 +456,22 @@ async def one_class(browser, url, watch, paths: list[Path], expected, models: in
     }
 
 
+def solo_summary(rounds: list[dict]) -> dict:
+    """One student at a time, `--solo-rounds` times (a fresh tab each): the spread over the rounds."""
+    keys = ("top3_s", "maps_s", "upload_s", "server_top3_s", "server_maps_s")
+    return {
+        "rounds": len(rounds),
+        "failures": sum(r["failures"] for r in rounds),
+        "cross_talk": [c for r in rounds for c in r["cross_talk"]],
+    } | {key: spread([r[key]["median"] for r in rounds if r[key]["median"] is not None]) for key in keys}
+
+
 async def explore_phase(models: str, ns: list[int], args, folder: Path, first_index: int) -> dict:
     from playwright.async_api import async_playwright
 
     count = len(models.split(","))
     batches, index = [], first_index
-    for n in ns:
+    for n in [*ns, *[1] * args.solo_rounds]:
         batches.append(held_out_pngs(n, index, folder))
         index += n
     expected = expected_top1(models, [p for batch in batches for p in batch])
@@ -454,11 +484,18 @@ async def explore_phase(models: str, ns: list[int], args, folder: Path, first_in
                 context, _, first_load = await open_tab(browser, url, timeout_s=args.timeout_s)
                 await context.close()
                 out["first_visit_s"] = round(first_load, 2)
-                for n, paths in zip(ns, batches, strict=True):
+                for n, paths in zip(ns, batches, strict=False):
                     out[str(n)] = await one_class(
                         browser, url, watch, paths, expected, count, args, folder / "runs"
                     )
                     print(f"[{models}] N={n}: {json.dumps(out[str(n)])}", file=sys.stderr, flush=True)
+                if args.solo_rounds:
+                    solo = [
+                        await one_class(browser, url, watch, paths, expected, count, args, folder / "runs")
+                        for paths in batches[len(ns) :]
+                    ]
+                    out["solo"] = solo_summary(solo)
+                    print(f"[{models}] solo: {json.dumps(out['solo'])}", file=sys.stderr, flush=True)
             finally:
                 await browser.close()
         out["server_peak_rss_mb"] = round(watch.peak_mb, 1)
@@ -634,6 +671,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ns", type=numbers, default=[1, 10, 20, 30], help="students at once, per round")
     parser.add_argument("--phases", default="explore,random,finetune", help="explore, random, finetune")
+    parser.add_argument(
+        "--solo-rounds",
+        type=int,
+        default=0,
+        help="then one student at a time this many times, a fresh tab each (the spread at N = 1)",
+    )
     parser.add_argument(
         "--random-ns", type=numbers, default=[1, 10], help="students for vit@random+resnet@random"
     )
