@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import torch
 from explain_models import input_tensor, random_image, small_resnet
 
+from vitdemo.models import threads as model_thread_counts
 from vitdemo.models.threads import SMALL_MODEL_PARAMETERS, model_threads, threads_for
 
 
@@ -26,12 +28,20 @@ def test_a_small_model_runs_on_one_thread_and_the_setting_comes_back():
         torch.set_num_threads(before)
 
 
-def test_a_big_model_keeps_the_process_setting():
+def test_a_big_model_gets_the_process_setting_even_in_a_thread_started_during_a_small_ones_call():
     small = small_resnet(size=64)
     big = dataclasses.replace(small, network=torch.nn.Linear(2500, 2500))
     assert sum(p.numel() for p in big.network.parameters()) > SMALL_MODEL_PARAMETERS
-    assert threads_for(small) == 1
-    assert threads_for(big) is None
-    before = torch.get_num_threads()
-    with model_threads(big):
-        assert torch.get_num_threads() == before
+    process = model_thread_counts._process_threads
+    assert threads_for(small) == 1 and threads_for(big) == process
+    seen: list[int] = []
+
+    def explain_big() -> None:  # as a Streamlit script thread, started while another runs a small model
+        with model_threads(big):
+            seen.append(torch.get_num_threads())
+
+    with model_threads(small):
+        other = threading.Thread(target=explain_big)
+        other.start()
+        other.join()
+    assert seen == [process]

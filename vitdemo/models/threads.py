@@ -23,6 +23,18 @@ from vitdemo.models.loaded import LoadedModel
 # ResNet-18 11.7 M, ViT-S 22 M, ViT-B 86 M.
 SMALL_MODEL_PARAMETERS = 5_000_000
 
+# Threads per op for big models: torch's default, or the server's setting (`set_process_threads`).
+# Kept here rather than read back from torch: a thread started while another ran a small model
+# inherits that call's 1 for its first op, and must still get the full count for a big one.
+_process_threads = torch.get_num_threads()
+
+
+def set_process_threads(n: int) -> None:
+    """Make `n` the threads per op of big models, in this thread and in threads started later."""
+    global _process_threads
+    torch.set_num_threads(n)
+    _process_threads = n
+
 
 @contextlib.contextmanager
 def cpu_threads(n: int | None) -> Iterator[None]:
@@ -44,11 +56,11 @@ def cpu_threads(n: int | None) -> Iterator[None]:
 
 
 def threads_for(model: LoadedModel) -> int | None:
-    """1 for a small model on the CPU; None (keep the process's setting) for a big one or a GPU."""
+    """1 for a small model on the CPU, the process's setting for a big one, None (unchanged) on a GPU."""
     if model.device.type != "cpu":
         return None
     parameters = sum(p.numel() for p in model.network.parameters())
-    return 1 if parameters < SMALL_MODEL_PARAMETERS else None
+    return 1 if parameters < SMALL_MODEL_PARAMETERS else _process_threads
 
 
 def model_threads(model: LoadedModel) -> contextlib.AbstractContextManager:

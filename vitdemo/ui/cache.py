@@ -35,7 +35,7 @@ from vitdemo.explain.faithfulness import align_mask, deletion_insertion_curves, 
 from vitdemo.explain.result import ClassScore, ExplainResult
 from vitdemo.models import LoadedModel, load_model
 from vitdemo.models.batching import batched_logits
-from vitdemo.models.threads import model_threads
+from vitdemo.models.threads import model_threads, set_process_threads
 from vitdemo.ui.image_items import DecodedImage, SessionImage
 from vitdemo.ui.work_queue import FairQueue, QueueLoad, waiting_sentence
 
@@ -75,7 +75,7 @@ def server_torch_threads() -> int:
     """Apply `VITDEMO_TORCH_THREADS` once per process (called where the app starts); the threads per op."""
     threads = configured_torch_threads()
     if threads is not None:
-        torch.set_num_threads(threads)
+        set_process_threads(threads)
     return torch.get_num_threads()
 
 
