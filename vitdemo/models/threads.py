@@ -6,7 +6,7 @@ else wants the cores (the other sessions of a class, a training run, the browser
 laptop), one descheduled thread stalls the whole op. Measured in the app on this 2-core machine,
 one student uploading (headless Chromium on the same cores): demo-vit + demo-resnet's top-3 were
 ready 0.33–0.62 s after the upload with two threads per op and 0.12–0.24 s with one. Big networks
-(ViT-B: ~100 ms per forward of large matrix products) keep the process's setting, where the
+(ViT-B: ~0.3 s per forward here, in large matrix products) keep the process's setting, where the
 second core pays off.
 """
 
