@@ -355,7 +355,6 @@ async def wait_idle(page, timeout_s: float) -> None:
 async def student(page, path: Path, models: int, timeout_s: float) -> dict:
     """Upload `path`; seconds until the top-3 and until all maps are visible, the top guesses, or the error."""
     key = digest_key(path)
-    start = time.perf_counter()
     out: dict = {"image": path.name, "digest": key, "top3_s": None, "caption_s": None, "maps_s": None,
                  "guesses": None, "error": None, "upload_t": time.time()}  # fmt: skip
     # When the browser sent the file and when the server took it (debug output; a loaded browser

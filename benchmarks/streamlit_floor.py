@@ -31,7 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classroom_load import CHROMIUM, CHROMIUM_ARGS, _children, _wait_healthy, free_port  # noqa: E402
+from classroom_load import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _children,
+    _wait_healthy,
+    browser_pids,
+    cpu_seconds,
+    free_port,
+)
 
 TRIVIAL_APP = """
 import streamlit as st
@@ -45,30 +53,6 @@ for f in files or []:
     st.progress(0.1)
     st.caption(f"Top guess: {f.name}")
 """
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes (those still alive)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def chromium_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"chromium" in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
 
 
 def small_pngs(count: int, folder: Path) -> list[Path]:
@@ -86,7 +70,7 @@ async def one_round(browser, url: str, server_pid: int, paths: list[Path], timeo
     contexts = [await browser.new_context() for _ in paths]
     pages = [await context.new_page() for context in contexts]
     server = [server_pid, *_children(server_pid)]
-    chrome0, server0, start = cpu_seconds(chromium_pids()), cpu_seconds(server), time.perf_counter()
+    chrome0, server0, start = cpu_seconds(browser_pids()), cpu_seconds(server), time.perf_counter()
     await asyncio.gather(*[page.goto(url, timeout=timeout_s * 1000) for page in pages])
     await asyncio.gather(
         *[
@@ -96,7 +80,7 @@ async def one_round(browser, url: str, server_pid: int, paths: list[Path], timeo
     )
     load_s = time.perf_counter() - start
     await asyncio.sleep(3)  # let the tabs go quiet before the uploads
-    chrome1, server1 = cpu_seconds(chromium_pids()), cpu_seconds(server)
+    chrome1, server1 = cpu_seconds(browser_pids()), cpu_seconds(server)
 
     async def upload(page, path: Path) -> float:
         begin = time.perf_counter()
@@ -107,7 +91,7 @@ async def one_round(browser, url: str, server_pid: int, paths: list[Path], timeo
     waits = sorted(
         await asyncio.gather(*[upload(page, path) for page, path in zip(pages, paths, strict=True)])
     )
-    chrome2, server2 = cpu_seconds(chromium_pids()), cpu_seconds(server)
+    chrome2, server2 = cpu_seconds(browser_pids()), cpu_seconds(server)
     for context in contexts:
         await context.close()
     return {
